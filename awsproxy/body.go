@@ -1,0 +1,176 @@
+package awsproxy
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"hash"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"time"
+)
+
+var (
+	errEOF         = io.EOF
+	errBodyTimeout = errors.New("awsproxy: request body read timed out")
+)
+
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+func constantTimeEqual(a, b string) bool {
+	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
+}
+
+// newRequestID returns a random 16-hex-digit id. Request ids need to be
+// unique, not secret.
+func newRequestID() string {
+	var b [16]byte
+	v := rand.Uint64()
+	const digits = "0123456789ABCDEF"
+	for i := range b {
+		b[i] = digits[v>>(60-4*uint(i))&15]
+	}
+	return string(b[:])
+}
+
+// bytesBody is a request body served from memory.
+type bytesBody struct{ *bytes.Reader }
+
+func newBytesBody(b []byte) io.ReadCloser { return bytesBody{bytes.NewReader(b)} }
+func (bytesBody) Close() error            { return nil }
+
+// limitedReader reads at most n bytes, then reports io.EOF.
+type limitedReader struct {
+	r io.Reader
+	n int64
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	return n, err
+}
+
+// countingBody counts the request body bytes read from the client.
+type countingBody struct {
+	r io.ReadCloser
+	c *Call
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	b.c.BytesIn += int64(n)
+	return n, err
+}
+
+func (b *countingBody) Close() error { return b.r.Close() }
+
+// hashingBody streams a body whose SHA-256 the client claimed, and fails
+// the read at the end if the claim was false, so the upstream request is
+// aborted instead of completed.
+type hashingBody struct {
+	r      io.ReadCloser
+	h      hash.Hash
+	want   string
+	length int64 // Content-Length, -1 if unknown
+	n      int64
+}
+
+func newHashingBody(r io.ReadCloser, want string, length int64) *hashingBody {
+	return &hashingBody{r: r, h: sha256.New(), want: want, length: length}
+}
+
+func (b *hashingBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	b.h.Write(p[:n])
+	b.n += int64(n)
+	if err == io.EOF {
+		if b.length >= 0 && b.n != b.length {
+			return n, newError(KindBadRequest, "request body shorter than its Content-Length", io.ErrUnexpectedEOF)
+		}
+		if hex.EncodeToString(b.h.Sum(nil)) != b.want {
+			return n, newError(KindContentSHA256Mismatch, "The provided 'x-amz-content-sha256' header does not match what was computed.", nil)
+		}
+	}
+	return n, err
+}
+
+func (b *hashingBody) Close() error { return b.r.Close() }
+
+// deadlineBody extends the connection's read deadline before each read so
+// that a client may send a large body slowly but not stall forever.
+type deadlineBody struct {
+	r       io.ReadCloser
+	rc      *http.ResponseController
+	timeout time.Duration
+	now     func() time.Time
+	until   time.Time
+	broken  bool
+}
+
+func (h *Handler) deadlineBody(c *Call, body io.ReadCloser) io.ReadCloser {
+	if c.rc == nil {
+		return body
+	}
+	return &deadlineBody{r: body, rc: c.rc, timeout: h.cfg.BodyReadTimeout, now: time.Now}
+}
+
+func (d *deadlineBody) Read(p []byte) (int, error) {
+	if !d.broken {
+		// Refresh at most once a second: a deadline set per read costs
+		// timer churn on every 32 KiB.
+		if now := d.now(); d.until.Sub(now) < d.timeout-time.Second {
+			d.until = now.Add(d.timeout)
+			if err := d.rc.SetReadDeadline(d.until); err != nil {
+				d.broken = true // not supported by this ResponseWriter
+			}
+		}
+	}
+	n, err := d.r.Read(p)
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		err = errBodyTimeout
+	}
+	return n, err
+}
+
+func (d *deadlineBody) Close() error { return d.r.Close() }
+
+// countingWriter records the status and body size of the response.
+type countingWriter struct {
+	http.ResponseWriter
+	status int
+	n      int64
+}
+
+func (w *countingWriter) WriteHeader(code int) {
+	if w.status == 0 && code >= 200 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(p)
+	w.n += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the server's writer (flushes,
+// deadlines).
+func (w *countingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -1,0 +1,358 @@
+package awsproxy
+
+import (
+	"bufio"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// Bounds of the aws-chunked decoder.
+const (
+	maxChunkLine    = 4 << 10  // one chunk header or trailer line, CRLF included
+	maxTrailerBytes = 16 << 10 // all trailer lines together
+	// DefaultMaxChunkSize bounds one chunk of a signed aws-chunked body:
+	// the gateway holds a whole chunk to verify it before forwarding it.
+	DefaultMaxChunkSize = 16 << 20
+)
+
+// chunkSigner computes the chain of chunk and trailer signatures of a
+// STREAMING-AWS4-HMAC-SHA256-PAYLOAD(-TRAILER) body: each signature covers
+// the previous one, starting from the request's own ("seed") signature.
+type chunkSigner struct {
+	key   []byte
+	date  string // yyyymmddThhmmssZ of the request
+	scope string // date/region/service/aws4_request
+	prev  string // previous signature, hex
+}
+
+func (s *chunkSigner) next(kind, hash string) string {
+	var b strings.Builder
+	b.Grow(len(kind) + len(s.date) + len(s.scope) + 64*3 + 5)
+	b.WriteString(kind)
+	b.WriteByte('\n')
+	b.WriteString(s.date)
+	b.WriteByte('\n')
+	b.WriteString(s.scope)
+	b.WriteByte('\n')
+	b.WriteString(s.prev)
+	b.WriteByte('\n')
+	if kind == "AWS4-HMAC-SHA256-PAYLOAD" {
+		b.WriteString(emptySHA256)
+		b.WriteByte('\n')
+	}
+	b.WriteString(hash)
+	s.prev = signString(s.key, b.String())
+	return s.prev
+}
+
+// chunkSig returns the signature of the next chunk with the given data.
+func (s *chunkSigner) chunkSig(data []byte) string {
+	sum := sha256.Sum256(data)
+	return s.next("AWS4-HMAC-SHA256-PAYLOAD", hex.EncodeToString(sum[:]))
+}
+
+// trailerSig returns the signature of the canonical trailer block
+// ("name:value\n" per trailer).
+func (s *chunkSigner) trailerSig(canonical []byte) string {
+	sum := sha256.Sum256(canonical)
+	return s.next("AWS4-HMAC-SHA256-TRAILER", hex.EncodeToString(sum[:]))
+}
+
+type chunkState uint8
+
+const (
+	stHeader  chunkState = iota // expecting a chunk header line
+	stData                      // streaming the data of an unsigned chunk
+	stTrailer                   // expecting trailer lines after the final chunk
+	stEnd                       // expecting the end of the body
+	stDone
+)
+
+// chunkReader reads an aws-chunked request body, checks its framing, and
+// yields the body to send upstream. With in and out set (signed modes) it
+// verifies each chunk against the client's signature chain before yielding
+// it, with the signature replaced by the gateway's. Unsigned bodies pass
+// through byte for byte. The encoded length never changes, so the request's
+// Content-Length stays valid. Any error is an *Error; a body that ends early
+// is an error, never a silent EOF, so the upstream request is aborted.
+type chunkReader struct {
+	src      *bufio.Reader
+	body     io.Closer
+	in, out  *chunkSigner // nil for unsigned bodies
+	trailers bool         // trailers follow the final chunk
+	maxChunk int
+	want     int64 // X-Amz-Decoded-Content-Length, -1 if unknown
+	decoded  int64
+	state    chunkState
+	remain   int64 // unsigned data left in the current chunk
+	pending  []byte
+	buf      []byte
+	err      error
+}
+
+func newChunkReader(body io.ReadCloser, in, out *chunkSigner, trailers bool, maxChunk int, decodedLength int64) *chunkReader {
+	if maxChunk <= 0 {
+		maxChunk = DefaultMaxChunkSize
+	}
+	return &chunkReader{
+		src: bufio.NewReaderSize(body, 32<<10), body: body, in: in, out: out,
+		trailers: trailers, maxChunk: maxChunk, want: decodedLength,
+	}
+}
+
+func chunkErr(kind ErrorKind, msg string) *Error {
+	return newError(kind, msg, errChunk)
+}
+
+// errChunk is wrapped by every aws-chunked framing or signature error.
+var errChunk = errors.New("aws-chunked body rejected")
+
+func (c *chunkReader) Close() error { return c.body.Close() }
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	for len(c.pending) == 0 {
+		if c.err != nil {
+			return 0, c.err
+		}
+		if c.state == stData {
+			return c.readData(p)
+		}
+		if c.state == stDone {
+			c.err = io.EOF
+			return 0, io.EOF
+		}
+		if err := c.step(); err != nil {
+			c.err = err
+			return 0, err
+		}
+	}
+	n := copy(p, c.pending)
+	c.pending = c.pending[n:]
+	return n, nil
+}
+
+// readData streams unsigned chunk data straight into p.
+func (c *chunkReader) readData(p []byte) (int, error) {
+	if c.remain == 0 {
+		if err := c.expectCRLF(); err != nil {
+			c.err = err
+			return 0, err
+		}
+		c.state = stHeader
+		return copy(p, "\r\n"), nil
+	}
+	if int64(len(p)) > c.remain {
+		p = p[:c.remain]
+	}
+	n, err := c.src.Read(p)
+	c.remain -= int64(n)
+	if err == io.EOF {
+		err = nil
+		if n == 0 {
+			c.err = truncated()
+			return 0, c.err
+		}
+	}
+	if err != nil {
+		c.err = err
+	}
+	return n, err
+}
+
+func truncated() *Error {
+	return chunkErr(KindBadRequest, "aws-chunked body ended before its final chunk")
+}
+
+func (c *chunkReader) expectCRLF() error {
+	var b [2]byte
+	if _, err := io.ReadFull(c.src, b[:]); err != nil {
+		return truncated()
+	}
+	if b != [2]byte{'\r', '\n'} {
+		return chunkErr(KindBadRequest, "aws-chunked chunk data not followed by CRLF")
+	}
+	return nil
+}
+
+// readLine reads one CRLF-terminated line (without the CRLF), bounded.
+func (c *chunkReader) readLine() (string, error) {
+	line, err := c.src.ReadSlice('\n')
+	if err == bufio.ErrBufferFull || len(line) > maxChunkLine {
+		return "", chunkErr(KindBadRequest, "aws-chunked line too long")
+	}
+	if err != nil {
+		return "", truncated()
+	}
+	if len(line) < 2 || line[len(line)-2] != '\r' {
+		return "", chunkErr(KindBadRequest, "aws-chunked line not terminated by CRLF")
+	}
+	return string(line[:len(line)-2]), nil
+}
+
+func (c *chunkReader) step() error {
+	switch c.state {
+	case stHeader:
+		return c.header()
+	case stTrailer:
+		return c.trailer()
+	case stEnd:
+		if c.trailers { // the trailer block already ended with its blank line
+			return c.expectEOF()
+		}
+		if err := c.expectCRLF(); err != nil {
+			return err
+		}
+		c.pending = append(c.pending[:0], '\r', '\n')
+		return c.expectEOF()
+	}
+	return nil
+}
+
+func (c *chunkReader) expectEOF() error {
+	if _, err := c.src.ReadByte(); err != io.EOF {
+		return chunkErr(KindBadRequest, "data after the end of the aws-chunked body")
+	}
+	c.state = stDone
+	return nil
+}
+
+// header handles one chunk header line and, for signed bodies, its data.
+func (c *chunkReader) header() error {
+	line, err := c.readLine()
+	if err != nil {
+		return err
+	}
+	sizeTok, ext, hasExt := strings.Cut(line, ";")
+	if sizeTok == "" || len(sizeTok) > 16 {
+		return chunkErr(KindBadRequest, "aws-chunked chunk size missing or too long")
+	}
+	size, err := strconv.ParseUint(sizeTok, 16, 63)
+	if err != nil {
+		return chunkErr(KindBadRequest, "aws-chunked chunk size is not hex")
+	}
+	if c.in == nil { // unsigned: pass the line through as it came
+		if hasExt && strings.HasPrefix(ext, "chunk-signature=") {
+			return chunkErr(KindBadRequest, "signed chunk in an unsigned aws-chunked body")
+		}
+		if err := c.count(size); err != nil {
+			return err
+		}
+		c.pending = append(append(c.pending[:0], line...), '\r', '\n')
+		if size == 0 {
+			c.state = c.afterFinal()
+		} else {
+			c.state, c.remain = stData, int64(size)
+		}
+		return nil
+	}
+	sig, ok := strings.CutPrefix(ext, "chunk-signature=")
+	if !hasExt || !ok || len(sig) != 64 {
+		return chunkErr(KindBadRequest, "aws-chunked chunk lacks its chunk-signature")
+	}
+	if size > uint64(c.maxChunk) {
+		return chunkErr(KindRequestTooLarge, "aws-chunked chunk larger than the gateway's limit")
+	}
+	if err := c.count(size); err != nil {
+		return err
+	}
+	if cap(c.buf) < int(size) {
+		c.buf = make([]byte, size)
+	}
+	data := c.buf[:size]
+	if _, err := io.ReadFull(c.src, data); err != nil {
+		return truncated()
+	}
+	if size > 0 {
+		if err := c.expectCRLF(); err != nil {
+			return err
+		}
+	}
+	want := c.in.chunkSig(data)
+	if !hmac.Equal([]byte(want), []byte(sig)) {
+		return chunkErr(KindSignatureMismatch, "aws-chunked chunk signature does not match")
+	}
+	out := c.out.chunkSig(data)
+	c.pending = append(c.pending[:0], sizeTok...)
+	c.pending = append(c.pending, ";chunk-signature="...)
+	c.pending = append(c.pending, out...)
+	c.pending = append(c.pending, '\r', '\n')
+	c.pending = append(c.pending, data...)
+	if size > 0 {
+		c.pending = append(c.pending, '\r', '\n')
+	} else {
+		c.state = c.afterFinal()
+	}
+	return nil
+}
+
+func (c *chunkReader) afterFinal() chunkState {
+	if c.trailers {
+		return stTrailer
+	}
+	return stEnd
+}
+
+// count adds a chunk's size to the decoded total and checks it against
+// X-Amz-Decoded-Content-Length.
+func (c *chunkReader) count(size uint64) error {
+	c.decoded += int64(size)
+	if c.want >= 0 && (c.decoded > c.want || (size == 0 && c.decoded != c.want)) {
+		return chunkErr(KindBadRequest, "aws-chunked body length differs from X-Amz-Decoded-Content-Length")
+	}
+	return nil
+}
+
+// trailer reads the whole trailer block, verifies its signature in signed
+// mode, and yields it (re-signed) followed by the closing blank line.
+func (c *chunkReader) trailer() error {
+	var raw, canonical []byte
+	sig := ""
+	for {
+		line, err := c.readLine()
+		if err != nil {
+			return err
+		}
+		if line == "" {
+			break
+		}
+		if len(raw)+len(line) > maxTrailerBytes {
+			return chunkErr(KindRequestTooLarge, "aws-chunked trailers too large")
+		}
+		name, value, ok := strings.Cut(line, ":")
+		if !ok || !isToken(name) {
+			return chunkErr(KindBadRequest, "malformed aws-chunked trailer line")
+		}
+		if sig != "" {
+			return chunkErr(KindBadRequest, "aws-chunked trailer after the trailer signature")
+		}
+		if c.in != nil && strings.EqualFold(name, "x-amz-trailer-signature") {
+			sig = strings.TrimSpace(value)
+			continue
+		}
+		raw = append(append(raw, line...), '\r', '\n')
+		canonical = append(canonical, strings.ToLower(name)...)
+		canonical = append(canonical, ':')
+		canonical = append(canonical, strings.TrimSpace(value)...)
+		canonical = append(canonical, '\n')
+	}
+	c.pending = append(c.pending[:0], raw...)
+	if c.in != nil {
+		if len(sig) != 64 {
+			return chunkErr(KindBadRequest, "aws-chunked trailers lack x-amz-trailer-signature")
+		}
+		if !hmac.Equal([]byte(c.in.trailerSig(canonical)), []byte(sig)) {
+			return chunkErr(KindSignatureMismatch, "aws-chunked trailer signature does not match")
+		}
+		c.pending = append(c.pending, "x-amz-trailer-signature:"...)
+		c.pending = append(c.pending, c.out.trailerSig(canonical)...)
+		c.pending = append(c.pending, '\r', '\n')
+	}
+	c.pending = append(c.pending, '\r', '\n')
+	c.state = stEnd
+	return nil
+}

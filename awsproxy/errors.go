@@ -1,0 +1,260 @@
+package awsproxy
+
+import (
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// Protocol is the wire protocol of an AWS service. It decides how requests
+// are classified and how errors are shaped.
+type Protocol uint8
+
+// The AWS wire protocols.
+const (
+	ProtocolUnknown  Protocol = iota
+	ProtocolRESTXML           // S3, Route 53, CloudFront
+	ProtocolRESTJSON          // Lambda, API Gateway, ...
+	ProtocolJSON              // JSON 1.0 / 1.1 with X-Amz-Target (DynamoDB, Secrets Manager, ...)
+	ProtocolQuery             // STS, IAM, SNS, CloudFormation, RDS, ...
+	ProtocolEC2               // EC2
+)
+
+func (p Protocol) String() string {
+	switch p {
+	case ProtocolRESTXML:
+		return "rest-xml"
+	case ProtocolRESTJSON:
+		return "rest-json"
+	case ProtocolJSON:
+		return "json"
+	case ProtocolQuery:
+		return "query"
+	case ProtocolEC2:
+		return "ec2"
+	}
+	return "unknown"
+}
+
+// ErrorKind classifies the errors the gateway itself returns. Each kind maps
+// to the error code an AWS service of the request's protocol would use, so
+// SDKs report it by a name their users know.
+type ErrorKind uint8
+
+// The error kinds the gateway produces.
+const (
+	KindAccessDenied          ErrorKind = iota + 1 // policy or role refused the call
+	KindMissingAuth                                // no SigV4 signature at all
+	KindMalformedAuth                              // Authorization or presigned query does not parse
+	KindUnknownAccessKey                           // access key id not known to the authenticator
+	KindExpiredToken                               // session credentials expired
+	KindSignatureMismatch                          // signature does not verify
+	KindRequestTimeSkewed                          // X-Amz-Date outside the skew window
+	KindPresignExpired                             // presigned URL past its expiry
+	KindContentSHA256Mismatch                      // body does not match x-amz-content-sha256
+	KindBadRequest                                 // malformed request (framing, headers, body)
+	KindUnknownService                             // service or region not allowed by the endpoint rules
+	KindRequestTooLarge                            // headers or a chunk exceed a configured bound
+	KindBadGateway                                 // upstream unreachable, reset or malformed
+	KindGatewayTimeout                             // upstream did not answer in time
+	KindInternal                                   // gateway fault (credentials for upstream, ...)
+)
+
+type kindInfo struct {
+	status int
+	// codes per protocol family: S3/rest-xml, query (also ec2), json (also rest-json)
+	s3, query, json string
+}
+
+var kinds = [...]kindInfo{
+	KindAccessDenied:          {http.StatusForbidden, "AccessDenied", "AccessDenied", "AccessDeniedException"},
+	KindMissingAuth:           {http.StatusForbidden, "AccessDenied", "MissingAuthenticationToken", "MissingAuthenticationTokenException"},
+	KindMalformedAuth:         {http.StatusBadRequest, "AuthorizationHeaderMalformed", "IncompleteSignature", "IncompleteSignatureException"},
+	KindUnknownAccessKey:      {http.StatusForbidden, "InvalidAccessKeyId", "InvalidClientTokenId", "UnrecognizedClientException"},
+	KindExpiredToken:          {http.StatusBadRequest, "ExpiredToken", "ExpiredToken", "ExpiredTokenException"},
+	KindSignatureMismatch:     {http.StatusForbidden, "SignatureDoesNotMatch", "SignatureDoesNotMatch", "InvalidSignatureException"},
+	KindRequestTimeSkewed:     {http.StatusForbidden, "RequestTimeTooSkewed", "RequestTimeTooSkewed", "InvalidSignatureException"},
+	KindPresignExpired:        {http.StatusForbidden, "AccessDenied", "RequestExpired", "InvalidSignatureException"},
+	KindContentSHA256Mismatch: {http.StatusBadRequest, "XAmzContentSHA256Mismatch", "SignatureDoesNotMatch", "InvalidSignatureException"},
+	KindBadRequest:            {http.StatusBadRequest, "InvalidRequest", "InvalidRequest", "ValidationException"},
+	KindUnknownService:        {http.StatusBadRequest, "InvalidRequest", "InvalidAction", "UnknownOperationException"},
+	KindRequestTooLarge:       {http.StatusBadRequest, "RequestHeaderSectionTooLarge", "RequestEntityTooLarge", "RequestEntityTooLargeException"},
+	KindBadGateway:            {http.StatusBadGateway, "BadGateway", "BadGateway", "BadGatewayException"},
+	KindGatewayTimeout:        {http.StatusGatewayTimeout, "GatewayTimeout", "GatewayTimeout", "GatewayTimeoutException"},
+	KindInternal:              {http.StatusInternalServerError, "InternalError", "InternalFailure", "InternalFailure"},
+}
+
+// Error is a refusal the gateway answers itself, shaped for the AWS
+// protocol of the request. Stages return an *Error to choose the code and
+// message; any other error from a stage becomes KindInternal.
+type Error struct {
+	Kind    ErrorKind
+	Message string
+	// Code overrides the per-protocol code of Kind (for example
+	// "ApprovalPending"). Status overrides the HTTP status. Zero values keep
+	// the defaults of Kind.
+	Code   string
+	Status int
+	// Err is the underlying cause, kept for logs and errors.Is; it is never
+	// sent to the client.
+	Err error
+}
+
+// Errorf returns an *Error of the given kind with a formatted message.
+func newError(kind ErrorKind, msg string, cause error) *Error {
+	return &Error{Kind: kind, Message: msg, Err: cause}
+}
+
+func (e *Error) Error() string {
+	s := "awsproxy: " + e.code(ProtocolRESTXML) + ": " + e.Message
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+func (e *Error) info() kindInfo {
+	if int(e.Kind) < len(kinds) && e.Kind != 0 {
+		return kinds[e.Kind]
+	}
+	return kinds[KindInternal]
+}
+
+func (e *Error) status() int {
+	if e.Status != 0 {
+		return e.Status
+	}
+	return e.info().status
+}
+
+func (e *Error) code(p Protocol) string {
+	if e.Code != "" {
+		return e.Code
+	}
+	in := e.info()
+	switch p {
+	case ProtocolJSON, ProtocolRESTJSON:
+		return in.json
+	case ProtocolQuery, ProtocolEC2:
+		return in.query
+	}
+	return in.s3
+}
+
+// asError turns any error into an *Error, defaulting to KindInternal.
+func asError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return newError(KindInternal, "internal error", err)
+}
+
+// guessProtocol picks the error shape for a request whose service is not (yet)
+// known: X-Amz-Target means JSON, a form body or Action query means query,
+// anything else gets S3's XML.
+func guessProtocol(r *http.Request) Protocol {
+	if r.Header.Get("X-Amz-Target") != "" {
+		return ProtocolJSON
+	}
+	if r.URL.Query().Has("Action") || strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+		return ProtocolQuery
+	}
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+		return ProtocolRESTJSON
+	}
+	return ProtocolRESTXML
+}
+
+type s3ErrorBody struct {
+	XMLName   xml.Name `xml:"Error"`
+	Code      string   `xml:"Code"`
+	Message   string   `xml:"Message"`
+	RequestID string   `xml:"RequestId"`
+}
+
+type queryErrorBody struct {
+	XMLName xml.Name `xml:"ErrorResponse"`
+	Error   struct {
+		Type    string `xml:"Type"`
+		Code    string `xml:"Code"`
+		Message string `xml:"Message"`
+	} `xml:"Error"`
+	RequestID string `xml:"RequestId"`
+}
+
+type ec2ErrorBody struct {
+	XMLName xml.Name `xml:"Response"`
+	Errors  struct {
+		Error struct {
+			Code    string `xml:"Code"`
+			Message string `xml:"Message"`
+		} `xml:"Error"`
+	} `xml:"Errors"`
+	RequestID string `xml:"RequestID"`
+}
+
+// writeError writes e shaped for protocol p. A HEAD request gets no body, as
+// with AWS; SDKs then fall back to the status code and headers.
+func writeError(w http.ResponseWriter, r *http.Request, p Protocol, e *Error, requestID string) {
+	if p == ProtocolUnknown {
+		p = guessProtocol(r)
+	}
+	code := e.code(p)
+	status := e.status()
+	var body []byte
+	h := w.Header()
+	switch p {
+	case ProtocolJSON, ProtocolRESTJSON:
+		ct := "application/x-amz-json-1.1"
+		if p == ProtocolRESTJSON {
+			ct = "application/json"
+		}
+		h.Set("Content-Type", ct)
+		h.Set("X-Amzn-Errortype", code)
+		h.Set("X-Amzn-Requestid", requestID)
+		body, _ = json.Marshal(struct {
+			Type    string `json:"__type"`
+			Message string `json:"message"`
+		}{code, e.Message})
+	case ProtocolQuery:
+		var q queryErrorBody
+		q.Error.Type = "Sender"
+		if status >= 500 {
+			q.Error.Type = "Receiver"
+		}
+		q.Error.Code, q.Error.Message, q.RequestID = code, e.Message, requestID
+		body = marshalXML(q)
+		h.Set("Content-Type", "text/xml")
+		h.Set("X-Amzn-Requestid", requestID)
+	case ProtocolEC2:
+		var q ec2ErrorBody
+		q.Errors.Error.Code, q.Errors.Error.Message, q.RequestID = code, e.Message, requestID
+		body = marshalXML(q)
+		h.Set("Content-Type", "text/xml;charset=UTF-8")
+	default:
+		body = marshalXML(s3ErrorBody{Code: code, Message: e.Message, RequestID: requestID})
+		h.Set("Content-Type", "application/xml")
+		h.Set("X-Amz-Request-Id", requestID)
+	}
+	h.Set("X-Gatehouse-Error", code)
+	if r.Method == http.MethodHead {
+		body = nil
+	}
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	w.Write(body)
+}
+
+func marshalXML(v any) []byte {
+	b, err := xml.Marshal(v)
+	if err != nil { // cannot happen for these fixed types
+		return nil
+	}
+	return append([]byte(xml.Header), b...)
+}

@@ -317,9 +317,6 @@ func (h *Handler) prepare(c *Call) *Error {
 	if headerBytes(r) > h.cfg.MaxHeaderBytes {
 		return newError(KindRequestTooLarge, "request headers exceed the gateway's limit", nil)
 	}
-	if len(r.TransferEncoding) > 0 && r.Header.Get("Content-Length") != "" {
-		return newError(KindBadRequest, "request has both Content-Length and Transfer-Encoding", nil)
-	}
 	if r.URL.IsAbs() || r.URL.Host != "" {
 		// Absolute-form request targets are proxy requests: never honoured.
 		return newError(KindBadRequest, "absolute-form request targets are not accepted", nil)
@@ -329,6 +326,11 @@ func (h *Handler) prepare(c *Call) *Error {
 		return e
 	}
 	c.Service, c.Region, c.Presigned = auth.Scope.Service, auth.Scope.Region, auth.Presigned
+	if len(r.TransferEncoding) > 0 && slices.Contains(auth.SignedHeaders, "content-length") {
+		// net/http lets Transfer-Encoding win and drops Content-Length; a
+		// client that signed a length and sent chunks is refused outright.
+		return newError(KindBadRequest, "request has both Content-Length and Transfer-Encoding", nil)
+	}
 	svc, known := h.resolver.service(c.Service)
 	if known {
 		c.Protocol = svc.Protocol

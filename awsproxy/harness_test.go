@@ -40,14 +40,18 @@ var testPrincipal = identity.Principal{Issuer: "https://idp.test", Subject: "age
 // harness is a gateway in front of a SigV4-verifying S3 (gofakes3 with
 // WithV4Auth) plus optional extra upstreams, all on 127.0.0.1.
 type harness struct {
-	Gateway  *httptest.Server
-	Handler  *awsproxy.Handler
-	S3       *httptest.Server
-	S3Hits   atomic.Int64 // requests that reached the S3 upstream
-	mu       sync.Mutex
-	calls    []*awsproxy.Call
-	chunked  [][]byte // raw aws-chunked bodies that reached the S3 upstream
-	Insecure bool
+	Gateway *httptest.Server
+	Handler *awsproxy.Handler
+	S3      *httptest.Server
+	S3Hits  atomic.Int64 // requests that reached the S3 upstream
+	mu      sync.Mutex
+	calls   []*awsproxy.Call
+	// raw aws-chunked bodies that reached the S3 upstream, with the
+	// Authorization and X-Amz-Date they came with
+	chunked     [][]byte
+	chunkedAuth []string
+	chunkedDate []string
+	Insecure    bool
 }
 
 type harnessOptions struct {
@@ -71,6 +75,8 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 			}
 			h.mu.Lock()
 			h.chunked = append(h.chunked, raw)
+			h.chunkedAuth = append(h.chunkedAuth, r.Header.Get("Authorization"))
+			h.chunkedDate = append(h.chunkedDate, r.Header.Get("X-Amz-Date"))
 			h.mu.Unlock()
 			r.Body = io.NopCloser(bytes.NewReader(raw))
 		}
@@ -179,9 +185,14 @@ func checkChunkedUpload(t *testing.T, h *harness, want []byte) {
 		t.Fatalf("upstream received %d decoded bytes, want %d (equal=%v)", len(data), len(want), bytes.Equal(data, want))
 	}
 	trailer := string(rest)
-	sum := crc32.ChecksumIEEE(want)
-	wantTrailer := "x-amz-checksum-crc32:" + base64.StdEncoding.EncodeToString([]byte{byte(sum >> 24), byte(sum >> 16), byte(sum >> 8), byte(sum)}) + "\r\n\r\n"
+	wantTrailer := "x-amz-checksum-crc32:" + crc32Base64(want) + "\r\n\r\n"
 	if trailer != wantTrailer {
 		t.Fatalf("upstream trailer = %q, want %q", trailer, wantTrailer)
 	}
+}
+
+// crc32Base64 is the x-amz-checksum-crc32 value of b.
+func crc32Base64(b []byte) string {
+	sum := crc32.ChecksumIEEE(b)
+	return base64.StdEncoding.EncodeToString([]byte{byte(sum >> 24), byte(sum >> 16), byte(sum >> 8), byte(sum)})
 }

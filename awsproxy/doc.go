@@ -1,0 +1,87 @@
+// Package awsproxy is the data path of gatehouse: an http.Handler that sits
+// where AWS endpoints would be, verifies each caller's SigV4 signature,
+// passes the call through pluggable stages (classification, policy,
+// approvals), re-signs it with credentials only the gateway holds, and
+// streams it to the real AWS endpoint.
+//
+// # One call
+//
+//  1. Authenticate. The SigV4 signature is read from the Authorization
+//     header or from a presigned query string. The Authenticator turns the
+//     access key id (and session token) into a Session: a principal and the
+//     secret the request must be signed with. The handler then rebuilds the
+//     canonical request from what arrived (every signed header, the
+//     canonical query, the payload hash) and compares signatures in
+//     constant time. The signing time must be within MaxSkew (15 minutes)
+//     of the clock; presigned URLs must not have expired.
+//  2. Resolve. The service and region come from the credential scope, never
+//     from the Host header. The service must be known (Config.Services or
+//     the built-in table) and the region must match
+//     ^[a-z]{2}(-[a-z]+)+-\d+$; the upstream URL is built from those two
+//     values by the partition rules (aws, aws-cn, aws-us-gov; global
+//     endpoints of IAM, STS in us-east-1, Route 53, CloudFront,
+//     Organizations, S3 in us-east-1) or taken from Config.Upstreams. No
+//     value a client controls can make the gateway sign a request for a
+//     host it chose (the SSRF invariant). Absolute-form request targets are
+//     refused; Forwarded and X-Forwarded-* headers are dropped.
+//  3. Stages. Each Config.Stages entry sees the verified Call and may refuse
+//     it with an *Error.
+//  4. Re-sign and forward. Config.Credentials supplies AWS credentials for
+//     the session (StaticCredentials, or AssumeRoleSource: STS AssumeRole
+//     per role and principal, SourceIdentity = the principal's subject).
+//     The outbound request keeps the client's method, path, query and
+//     signed headers; Authorization, X-Amz-Date, X-Amz-Security-Token and
+//     any x-amz-* header the client did not sign are removed, and the SDK's
+//     SigV4 signer signs it again (without path double-escaping for S3).
+//     S3 virtual-hosted requests (bucket.<Config.VirtualHostDomains>) are
+//     forwarded path-style; presigned requests are forwarded as
+//     header-signed requests.
+//  5. Respond. The response streams back; Config.ModifyResponse may
+//     rewrite it; Config.OnDone sees the finished Call.
+//
+// # Payload modes
+//
+// The gateway keeps the client's payload hash and checks the body against
+// it:
+//
+//   - literal SHA-256: bodies up to 1 MiB are read and verified before
+//     anything is sent upstream; larger bodies stream, are hashed as they
+//     pass, and a mismatch fails the last read so the upstream request is
+//     aborted, never completed. Upstream AWS checks the same hash again.
+//   - no x-amz-content-sha256 (every service but S3): the signature covers
+//     the body's hash, so the body is read (bounded by MaxBodyBuffer) and
+//     hashed before verification.
+//   - UNSIGNED-PAYLOAD: streamed as is.
+//   - STREAMING-UNSIGNED-PAYLOAD-TRAILER: the aws-chunked framing is checked
+//     as it streams (chunk sizes, CRLFs, trailers, the decoded length) and
+//     passed through byte for byte.
+//   - STREAMING-AWS4-HMAC-SHA256-PAYLOAD and ...-PAYLOAD-TRAILER: each chunk
+//     is held (bounded by MaxChunkSize), verified against the client's
+//     signature chain, and re-emitted with the gateway's chain, which
+//     starts from the re-signed request's signature. Trailer signatures are
+//     verified and replaced. The encoded length does not change, so
+//     Content-Length stays valid.
+//
+// Request and response bodies otherwise stream with pooled 32 KiB buffers:
+// memory does not grow with object size.
+//
+// # Errors
+//
+// Refusals are AWS-shaped for the service's protocol (S3 <Error>, query
+// <ErrorResponse>, EC2 <Response><Errors>, JSON __type with
+// X-Amzn-ErrorType) so SDKs report codes such as SignatureDoesNotMatch,
+// InvalidAccessKeyId / InvalidClientTokenId / UnrecognizedClientException,
+// RequestTimeTooSkewed and AccessDenied. Upstream failures become 502
+// (unreachable, reset) or 504 (no answer within the transport's timeouts).
+// Every refusal also carries an X-Gatehouse-Error header with the code.
+//
+// # Bounds
+//
+// MaxHeaderBytes (64 KiB) bounds request headers; MaxBodyBuffer (16 MiB)
+// bounds a body that must be held to verify it; MaxChunkSize (16 MiB)
+// bounds one signed chunk; BodyReadTimeout (1 minute) bounds the wait for
+// the next bytes of a request body. Past a bound the request is refused
+// with an AWS-shaped error. The default Transport bounds dial,
+// TLS-handshake and response-header waits. Serve the handler from an
+// http.Server with ReadHeaderTimeout and IdleTimeout set.
+package awsproxy

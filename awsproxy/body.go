@@ -14,10 +14,15 @@ import (
 	"time"
 )
 
-var (
-	errEOF         = io.EOF
-	errBodyTimeout = errors.New("awsproxy: request body read timed out")
-)
+var errEOF = io.EOF
+
+// errBodyTimeout answers a client that stopped sending its body, with the
+// code S3 uses for the same case.
+var errBodyTimeout = &Error{
+	Kind: KindBadRequest, Code: "RequestTimeout",
+	Message: "Your socket connection to the server was not read from or written to within the timeout period.",
+	Err:     os.ErrDeadlineExceeded,
+}
 
 func sha256Hex(b []byte) string {
 	sum := sha256.Sum256(b)

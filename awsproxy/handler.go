@@ -168,6 +168,7 @@ type Handler struct {
 	s3Signer *v4.Signer
 	proxy    *httputil.ReverseProxy
 	vhosts   []string
+	keys     keyCache
 }
 
 type callKey struct{}
@@ -364,7 +365,7 @@ func (h *Handler) prepare(c *Call) *Error {
 	if err != nil {
 		return newError(KindMalformedAuth, "request query cannot be canonicalized", err)
 	}
-	key := signingKey(sess.SecretAccessKey, auth.Scope)
+	key := h.keys.get(sess.SecretAccessKey, auth.Scope)
 	want := signString(key, stringToSign(t, auth.Scope, canonical))
 	if !constantTimeEqual(want, auth.Signature) {
 		return newError(KindSignatureMismatch, "The request signature we calculated does not match the signature you provided. Check your key and signing method.", nil)
@@ -527,8 +528,8 @@ func (h *Handler) readBody(c *Call) ([]byte, *Error) {
 		m, err := lr.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+m]
 		if err != nil {
-			if errors.Is(err, errBodyTimeout) {
-				return nil, newError(KindBadRequest, "request body not received in time", err)
+			if err == errBodyTimeout {
+				return nil, errBodyTimeout
 			}
 			if err != errEOF {
 				return nil, newError(KindBadRequest, "request body could not be read", err)

@@ -621,11 +621,12 @@ func verifyChunkChain(t *testing.T, raw, key []byte, amzDate, scope, seed string
 func TestSignedStreamingUpload(t *testing.T) {
 	for _, tc := range []struct {
 		name, mode, trailer string
-		tamper              bool
+		tamper, truncate    bool
 	}{
 		{name: "payload", mode: "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"},
 		{name: "payload-trailer", mode: "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER", trailer: "x-amz-checksum-crc32:placeholder"},
 		{name: "tampered chunk", mode: "STREAMING-AWS4-HMAC-SHA256-PAYLOAD", tamper: true},
+		{name: "truncated body", mode: "STREAMING-AWS4-HMAC-SHA256-PAYLOAD", truncate: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, harnessOptions{})
@@ -641,6 +642,9 @@ func TestSignedStreamingUpload(t *testing.T) {
 			// Build the request with a placeholder body of the right length,
 			// sign it, then encode the chunks from the seed signature.
 			lengthProbe := signedChunkedBody(key, amzDate, scope, strings.Repeat("0", 64), data, 64<<10, tc.trailer)
+			if tc.truncate {
+				lengthProbe = lengthProbe[:len(lengthProbe)/2]
+			}
 			hdr := http.Header{
 				"Content-Encoding":             {"aws-chunked"},
 				"X-Amz-Decoded-Content-Length": {fmt.Sprint(len(data))},
@@ -656,11 +660,18 @@ func TestSignedStreamingUpload(t *testing.T) {
 			if tc.tamper {
 				body[len(body)/2] ^= 1
 			}
+			if tc.truncate {
+				body = body[:len(body)/2]
+			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
 			resp, msg := h.do(t, r)
-			if tc.tamper {
-				if resp.StatusCode != 403 || resp.Header.Get("X-Gatehouse-Error") != "SignatureDoesNotMatch" {
-					t.Fatalf("tampered chunk: %d %s %s", resp.StatusCode, resp.Header.Get("X-Gatehouse-Error"), msg)
+			if tc.tamper || tc.truncate {
+				status, code := 403, "SignatureDoesNotMatch"
+				if tc.truncate {
+					status, code = 400, "InvalidRequest"
+				}
+				if resp.StatusCode != status || resp.Header.Get("X-Gatehouse-Error") != code {
+					t.Fatalf("got %d %s, want %d %s: %s", resp.StatusCode, resp.Header.Get("X-Gatehouse-Error"), status, code, msg)
 				}
 				head, _ := h.do(t, h.signed(t, reqSpec{method: "HEAD", path: "/stream/obj"}))
 				if head.StatusCode != 404 {
@@ -692,6 +703,48 @@ func TestSignedStreamingUpload(t *testing.T) {
 				// gofakes3 v0.0.12 mis-stores bodies with trailers; the chain
 				// check above is the proof for that case.
 				checkObject(t, h.s3Client(t), "stream", "obj", data)
+			}
+		})
+	}
+}
+
+// TestStalledClientBody: a client that stops sending its body mid-upload
+// is cut off after BodyReadTimeout and the upload never completes upstream.
+func TestStalledClientBody(t *testing.T) {
+	for _, tc := range []struct{ name, hash string }{
+		{"streamed unsigned payload", "UNSIGNED-PAYLOAD"},
+		{"buffered small body", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, harnessOptions{Config: func(c *awsproxy.Config) { c.BodyReadTimeout = 300 * time.Millisecond }})
+			h.mustCreateBucket(t, "stall")
+			data := randomBytes(64<<10, 9)
+			r := h.signed(t, reqSpec{method: "PUT", path: "/stall/obj", body: data, hash: tc.hash})
+			addr := strings.TrimPrefix(h.Gateway.URL, "http://")
+			conn, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			conn.SetDeadline(time.Now().Add(20 * time.Second))
+			head := "PUT /stall/obj HTTP/1.1\r\nHost: " + addr + "\r\n" + headerLines(r) + fmt.Sprintf("Content-Length: %d\r\n\r\n", len(data))
+			io.WriteString(conn, head)
+			conn.Write(data[:1000]) // then stall
+			start := time.Now()
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatalf("no response to a stalled upload: %v", err)
+			}
+			resp.Body.Close()
+			if waited := time.Since(start); waited > 10*time.Second {
+				t.Fatalf("gateway waited %v for a stalled body", waited)
+			}
+			if resp.StatusCode != 400 || resp.Header.Get("X-Gatehouse-Error") != "RequestTimeout" {
+				t.Fatalf("stalled upload answered %d %s", resp.StatusCode, resp.Header.Get("X-Gatehouse-Error"))
+			}
+			head2, _ := h.do(t, h.signed(t, reqSpec{method: "HEAD", path: "/stall/obj"}))
+			if head2.StatusCode != 404 {
+				t.Fatalf("stalled upload was stored: HEAD %d", head2.StatusCode)
 			}
 		})
 	}

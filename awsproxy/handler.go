@@ -61,6 +61,12 @@ type Config struct {
 	// ModifyResponse, if set, may rewrite an upstream response before it is
 	// returned (masking). An error refuses the response with an AWS error.
 	ModifyResponse func(c *Call, resp *http.Response) error
+	// WebIdentity, if set, makes the handler answer unsigned
+	// sts:AssumeRoleWithWebIdentity calls itself, minting gateway session
+	// credentials (use identity.Exchanger, and SessionAuthenticator as the
+	// Authenticator). Point SDKs at it with AWS_ENDPOINT_URL_STS.
+	WebIdentity WebIdentityExchanger
+
 	// OnDone, if set, is called once per request after the response has
 	// been written, whether the call was forwarded or refused.
 	OnDone func(c *Call)
@@ -260,6 +266,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := &Call{ID: newRequestID(), Start: h.cfg.Now(), Request: r, rc: http.NewResponseController(w)}
 	cw := &countingWriter{ResponseWriter: w}
 	defer h.done(c, cw)
+	if isUnsignedSTS(r) {
+		h.serveWebIdentity(cw, c)
+		return
+	}
 	if e := h.prepare(c); e != nil {
 		h.refuse(cw, c, e)
 		return
@@ -270,6 +280,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.refuse(cw, c, asError(err))
 			return
 		}
+	}
+	if isGetCallerIdentity(c) {
+		h.serveCallerIdentity(cw, c)
+		return
 	}
 	creds, err := h.cfg.Credentials.Credentials(ctx, c.Session)
 	if err != nil {

@@ -2,11 +2,6 @@ package awsproxy_test
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
-	"encoding/json"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,72 +14,42 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go/logging"
-	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/gatehouse-dev/gatehouse/awsproxy"
 	"github.com/gatehouse-dev/gatehouse/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/testidp"
 )
 
-// testIdP is an OIDC issuer on 127.0.0.1: discovery document, JWKS, and
-// RS256 tokens signed with a key generated for the test.
-type testIdP struct {
-	srv    *httptest.Server
-	key    *rsa.PrivateKey
-	signer jose.Signer
-}
-
-func newTestIdP(t *testing.T) *testIdP {
+// newTestIdP starts an in-process OIDC provider with two workloads.
+func newTestIdP(t *testing.T) *testidp.IdP {
 	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	idp, err := testidp.Start("gatehouse", map[string]testidp.Client{
+		"agent-42": {Secret: "s1", Groups: []string{"mcp-agents"}},
+		"intruder": {Secret: "s2", Groups: []string{"other"}},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	idp := &testIdP{key: key}
-	mux := http.NewServeMux()
-	idp.srv = httptest.NewServer(mux)
-	t.Cleanup(idp.srv.Close)
-	mux.HandleFunc("/.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
-		json.NewEncoder(w).Encode(map[string]any{
-			"issuer": idp.srv.URL, "jwks_uri": idp.srv.URL + "/jwks",
-			"id_token_signing_alg_values_supported": []string{"RS256"},
-		})
-	})
-	mux.HandleFunc("/jwks", func(w http.ResponseWriter, r *http.Request) {
-		json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
-	})
-	idp.signer, err = jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key}, (&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", "k1"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	t.Cleanup(idp.Close)
 	return idp
 }
 
-// token returns a client-credentials style access token for subject.
-func (idp *testIdP) token(t *testing.T, subject string, groups []string, ttl time.Duration) string {
+func idpToken(t *testing.T, idp *testidp.IdP, client string, ttl time.Duration) string {
 	t.Helper()
-	now := time.Now()
-	claims, _ := json.Marshal(map[string]any{
-		"iss": idp.srv.URL, "sub": subject, "aud": "gatehouse", "azp": subject + "-client",
-		"iat": now.Unix(), "exp": now.Add(ttl).Unix(), "groups": groups,
-	})
-	sig, err := idp.signer.Sign(claims)
+	tok, err := idp.TokenFor(client, ttl)
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := sig.CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return raw
+	return tok
 }
 
 const agentRoleARN = "arn:aws:iam::123456789012:role/mcp-agents"
 
 // keylessGateway is a gateway that exchanges web identity tokens for
 // session credentials sealed under sessionKey.
-func keylessGateway(t *testing.T, idp *testIdP, sessionKey []byte) *harness {
+func keylessGateway(t *testing.T, idp *testidp.IdP, sessionKey []byte) *harness {
 	t.Helper()
-	v, err := identity.NewVerifier(context.Background(), identity.VerifierConfig{Issuers: []identity.Issuer{{URL: idp.srv.URL, Audiences: []string{"gatehouse"}}}})
+	v, err := identity.NewVerifier(context.Background(), identity.VerifierConfig{Issuers: []identity.Issuer{{URL: idp.Issuer, Audiences: []string{"gatehouse"}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +99,7 @@ func TestKeylessWebIdentityFlow(t *testing.T) {
 	sessionKey := []byte(strings.Repeat("k", 32))
 	h := keylessGateway(t, idp, sessionKey)
 	ctx := context.Background()
-	cfg := sdkFromEnvironment(t, h.Gateway.URL, idp.token(t, "agent-42", []string{"mcp-agents"}, 10*time.Minute))
+	cfg := sdkFromEnvironment(t, h.Gateway.URL, idpToken(t, idp, "agent-42", 10*time.Minute))
 
 	client := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
 	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("keyless")}); err != nil {
@@ -155,7 +120,7 @@ func TestKeylessWebIdentityFlow(t *testing.T) {
 		t.Fatalf("GetCallerIdentity = %s / %s", aws.ToString(who.Arn), aws.ToString(who.Account))
 	}
 	for _, c := range h.Calls() {
-		if c.Session == nil || c.Session.Principal.Subject != "agent-42" || c.Session.Principal.Issuer != idp.srv.URL {
+		if c.Session == nil || c.Session.Principal.Subject != "agent-42" || c.Session.Principal.Issuer != idp.Issuer {
 			t.Errorf("call %s %s not tied to the workload identity", c.Request.Method, c.Request.URL)
 		}
 	}
@@ -205,8 +170,8 @@ func TestWebIdentityRefusals(t *testing.T) {
 		token string
 		code  string
 	}{
-		{"principal outside the role's groups", idp.token(t, "intruder", []string{"other"}, 10*time.Minute), "AccessDenied"},
-		{"expired identity token", idp.token(t, "agent-42", []string{"mcp-agents"}, -10*time.Minute), "ExpiredTokenException"},
+		{"principal outside the role's groups", idpToken(t, idp, "intruder", 10*time.Minute), "AccessDenied"},
+		{"expired identity token", idpToken(t, idp, "agent-42", -10*time.Minute), "ExpiredTokenException"},
 		{"not a JWT", "garbage", "InvalidIdentityToken"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -197,15 +197,15 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Token, error) {
 		return nil, invalid(ErrBadSignature, "%v", err)
 	}
 	var c struct {
-		Issuer   string          `json:"iss"`
-		Subject  string          `json:"sub"`
-		Audience audience        `json:"aud"`
-		Expiry   *json.Number    `json:"exp"`
-		NotBef   *json.Number    `json:"nbf"`
-		IssuedAt *json.Number    `json:"iat"`
-		AZP      string          `json:"azp"`
-		ClientID string          `json:"client_id"`
-		Email    string          `json:"email"`
+		Issuer   string       `json:"iss"`
+		Subject  string       `json:"sub"`
+		Audience audience     `json:"aud"`
+		Expiry   *json.Number `json:"exp"`
+		NotBef   *json.Number `json:"nbf"`
+		IssuedAt *json.Number `json:"iat"`
+		AZP      string       `json:"azp"`
+		ClientID string       `json:"client_id"`
+		Email    string       `json:"email"`
 	}
 	dec := json.NewDecoder(strings.NewReader(string(payload)))
 	dec.UseNumber()

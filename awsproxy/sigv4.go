@@ -224,7 +224,7 @@ func parsePresigned(q url.Values) (sigv4Auth, time.Time, string, error) {
 	}
 	exp := q.Get(queryExpires)
 	secs, err := strconv.ParseInt(exp, 10, 64)
-	if err != nil || secs <= 0 || !isDigits(exp) || time.Duration(secs)*time.Second > maxPresignExpiry {
+	if err != nil || secs <= 0 || !isDigits(exp) || secs > int64(maxPresignExpiry/time.Second) {
 		return a, time.Time{}, "", malformed("%s must be 1..604800 seconds", queryExpires)
 	}
 	a.Expires = time.Duration(secs) * time.Second
@@ -356,14 +356,19 @@ func writeCanonicalHeaderValue(b *strings.Builder, r *http.Request, name string)
 	}
 }
 
-// writeTrimmed writes v without leading and trailing spaces and with runs of
-// inner spaces collapsed to one, as SigV4 requires.
+// writeTrimmed writes v without leading and trailing whitespace and with
+// runs of inner spaces collapsed to one, as SigV4 (and the AWS SDKs)
+// canonicalize header values. Inner tabs are kept, as the SDKs keep them.
 func writeTrimmed(b *strings.Builder, v string) {
 	v = strings.TrimSpace(v)
+	if !strings.Contains(v, "  ") {
+		b.WriteString(v)
+		return
+	}
 	space := false
 	for i := 0; i < len(v); i++ {
 		c := v[i]
-		if c == ' ' || c == '\t' {
+		if c == ' ' {
 			space = true
 			continue
 		}
@@ -397,7 +402,7 @@ func writeCanonicalQuery(b *strings.Builder, raw, drop string) error {
 		if err != nil {
 			return malformed("bad query value for %q", dk)
 		}
-		if dk == drop {
+		if drop != "" && dk == drop {
 			continue
 		}
 		pairs = append(pairs, queryPair{uriEncode(dk, true), uriEncode(dv, true)})

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/identity"
@@ -26,15 +27,35 @@ type WebIdentityExchanger interface {
 
 // SessionAuthenticator accepts gateway session credentials opened by s:
 // the access key id and session token minted by the STS endpoint.
+//
+// Opened tokens are remembered (bounded) so that a caller's repeated
+// requests skip decryption and decoding; the handler still checks the
+// session's expiry on every request.
 func SessionAuthenticator(s *identity.Sessions) Authenticator {
-	return sessionAuth{s}
+	return &sessionAuth{s: s, cache: make(map[sessionCacheKey]*Session)}
 }
 
-type sessionAuth struct{ s *identity.Sessions }
+type sessionAuth struct {
+	s     *identity.Sessions
+	mu    sync.Mutex
+	cache map[sessionCacheKey]*Session
+}
 
-func (a sessionAuth) Authenticate(_ context.Context, c Credential) (*Session, error) {
+type sessionCacheKey struct{ akid, token string }
+
+const maxCachedSessions = 16384
+
+func (a *sessionAuth) Authenticate(_ context.Context, c Credential) (*Session, error) {
 	if c.SessionToken == "" {
 		return nil, fmt.Errorf("%w: gateway session credentials need their session token", ErrUnknownAccessKey)
+	}
+	key := sessionCacheKey{c.AccessKeyID, c.SessionToken}
+	a.mu.Lock()
+	cached := a.cache[key]
+	a.mu.Unlock()
+	if cached != nil {
+		s := *cached
+		return &s, nil
 	}
 	claims, secret, err := a.s.Open(c.AccessKeyID, c.SessionToken)
 	switch {
@@ -43,7 +64,15 @@ func (a sessionAuth) Authenticate(_ context.Context, c Credential) (*Session, er
 	case err != nil:
 		return nil, fmt.Errorf("%w: %v", ErrInvalidToken, err)
 	}
-	return &Session{Principal: claims.Principal, SecretAccessKey: secret, Role: claims.Role, Expires: claims.Expires, ID: claims.AccessKeyID}, nil
+	sess := &Session{Principal: claims.Principal, SecretAccessKey: secret, Role: claims.Role, Expires: claims.Expires, ID: claims.AccessKeyID}
+	a.mu.Lock()
+	if len(a.cache) >= maxCachedSessions {
+		clear(a.cache)
+	}
+	a.cache[key] = sess
+	a.mu.Unlock()
+	s := *sess
+	return &s, nil
 }
 
 const (

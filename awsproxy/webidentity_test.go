@@ -186,3 +186,43 @@ func TestWebIdentityRefusals(t *testing.T) {
 		})
 	}
 }
+
+// TestSessionExpiry: credentials minted for a session that has ended are
+// refused with ExpiredToken, even though the token itself is genuine.
+func TestSessionExpiry(t *testing.T) {
+	key := []byte(strings.Repeat("e", 32))
+	past := time.Now().Add(-2 * time.Hour)
+	minter, err := identity.NewSessions(identity.SessionConfig{Keys: []identity.SessionKey{{ID: "k", Secret: key}}, MaxDuration: 4 * time.Hour, Now: func() time.Time { return past }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checker, err := identity.NewSessions(identity.SessionConfig{Keys: []identity.SessionKey{{ID: "k", Secret: key}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, harnessOptions{Config: func(c *awsproxy.Config) { c.Authenticator = awsproxy.SessionAuthenticator(checker) }})
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		ttl  time.Duration // from the minting clock, two hours ago
+		code string
+	}{
+		{"ended an hour ago", time.Hour, "ExpiredToken"},
+		{"still valid", 3 * time.Hour, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			creds, err := minter.Mint(testPrincipal, "", past.Add(tc.ttl))
+			if err != nil {
+				t.Fatal(err)
+			}
+			client := s3.New(s3.Options{
+				Region: testRegion, BaseEndpoint: aws.String(h.Gateway.URL), UsePathStyle: true,
+				Credentials: credentials.NewStaticCredentialsProvider(creds.AccessKeyID, creds.SecretAccessKey, creds.SessionToken),
+			})
+			_, err = client.ListBuckets(ctx, &s3.ListBucketsInput{})
+			if got := apiCode(err); got != tc.code {
+				t.Fatalf("code %q (%v), want %q", got, err, tc.code)
+			}
+		})
+	}
+}

@@ -73,7 +73,9 @@
 // InvalidAccessKeyId / InvalidClientTokenId / UnrecognizedClientException,
 // RequestTimeTooSkewed and AccessDenied. Upstream failures become 502
 // (unreachable, reset) or 504 (no answer within the transport's timeouts).
-// Every refusal also carries an X-Gatehouse-Error header with the code.
+// Every refusal also carries an X-Gatehouse-Error header with the code, and
+// every response an X-Gatehouse-Request-Id header naming the call (Call.ID)
+// for correlation with the gateway's audit records.
 //
 // # Bounds
 //

@@ -265,6 +265,7 @@ func NewTransport() *http.Transport {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := &Call{ID: newRequestID(), Start: h.cfg.Now(), Request: r, rc: http.NewResponseController(w)}
 	cw := &countingWriter{ResponseWriter: w}
+	w.Header().Set("X-Gatehouse-Request-Id", c.ID)
 	defer h.done(c, cw)
 	if isUnsignedSTS(r) {
 		h.serveWebIdentity(cw, c)

@@ -55,7 +55,7 @@ type Role struct {
 	ARN string
 	// ExternalID, if the role's trust policy asks for one.
 	ExternalID string
-	// Duration of the assumed-role session; zero leaves STS's default (1h).
+	// Duration of the assumed-role session; zero means one hour.
 	Duration time.Duration
 	// Policy is an optional inline session policy (JSON) that narrows the role.
 	Policy string
@@ -187,11 +187,12 @@ func (s *AssumeRoleSource) provider(role *Role, sess *Session) *aws.CredentialsC
 	prov := stscreds.NewAssumeRoleProvider(s.client, role.ARN, func(o *stscreds.AssumeRoleOptions) {
 		o.RoleSessionName = RoleSessionName(p.String())
 		if p.Subject != "" {
-			o.SourceIdentity = aws.String(sanitizeSTS(p.Subject, 64))
+			o.SourceIdentity = aws.String(stsName(p.Subject))
 		}
 		if role.ExternalID != "" {
 			o.ExternalID = aws.String(role.ExternalID)
 		}
+		o.Duration = time.Hour
 		if role.Duration != 0 {
 			o.Duration = role.Duration
 		}
@@ -211,42 +212,41 @@ func (s *AssumeRoleSource) provider(role *Role, sess *Session) *aws.CredentialsC
 }
 
 // RoleSessionName derives an STS role session name (2-64 characters of
-// [A-Za-z0-9+=,.@_-]) from a principal's string form. Long or unusual names
-// keep a readable prefix and end in a short hash so distinct principals
-// stay distinct.
+// [A-Za-z0-9+=,.@_-]) from a principal's string form: the sanitized name,
+// cut from the front when too long so the subject at its end survives,
+// followed by "-" and a hash of the exact input, so distinct principals
+// always get distinct names.
 func RoleSessionName(principal string) string {
-	clean := sanitizeSTS(principal, 1<<10)
-	if clean == principal && len(clean) >= 2 && len(clean) <= 64 {
-		return clean
-	}
 	sum := sha256.Sum256([]byte(principal))
 	suffix := "-" + hex.EncodeToString(sum[:5])
-	if len(clean) > 64-len(suffix) {
-		clean = clean[len(clean)-(64-len(suffix)):]
+	clean := strings.Trim(sanitizeSTS(principal), "-")
+	if room := 64 - len(suffix); len(clean) > room {
+		clean = strings.TrimLeft(clean[len(clean)-room:], "-")
 	}
-	return strings.TrimLeft(clean, "-") + suffix
+	return clean + suffix
 }
 
-// sanitizeSTS keeps the characters STS allows in role session names and
-// source identities, replacing others with '-', and cuts to max.
-func sanitizeSTS(s string, max int) string {
+// stsName makes an STS source identity (2-64 characters of the same
+// alphabet) from a subject: unchanged when it already fits, otherwise
+// sanitized and suffixed with a hash like RoleSessionName, so a subject
+// that needed rewriting can never collide with another.
+func stsName(subject string) string {
+	if len(subject) >= 2 && len(subject) <= 64 && sanitizeSTS(subject) == subject && !strings.HasPrefix(strings.ToLower(subject), "aws:") {
+		return subject
+	}
+	return RoleSessionName(subject)
+}
+
+// sanitizeSTS replaces every character STS does not allow in session
+// names and source identities with '-'.
+func sanitizeSTS(s string) string {
 	b := []byte(s)
 	for i, c := range b {
-		if !(unreserved(c) || strings.IndexByte("+=,.@-_", c) >= 0) || c == '~' {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("+=,.@-_", c) >= 0) {
 			b[i] = '-'
 		}
 	}
-	if len(b) > max {
-		b = b[:max]
-	}
-	out := string(b)
-	if strings.HasPrefix(strings.ToLower(out), "aws:") {
-		out = "x" + out
-	}
-	if len(out) < 2 {
-		out = (out + "--")[:2]
-	}
-	return out
+	return string(b)
 }
 
 func sessionTags(tagClaims map[string]string, claims map[string]any) []ststypes.Tag {
@@ -264,23 +264,19 @@ func sessionTags(tagClaims map[string]string, claims map[string]any) []ststypes.
 		if !ok {
 			continue
 		}
-		val := tagValue(fmt.Sprint(v))
-		tags = append(tags, ststypes.Tag{Key: aws.String(tagValue(k, 128)), Value: aws.String(val)})
+		tags = append(tags, ststypes.Tag{Key: aws.String(tagValue(k, 128)), Value: aws.String(tagValue(fmt.Sprint(v), 256))})
 	}
 	return tags
 }
 
-// tagValue keeps STS's tag alphabet ([\p{L}\p{Z}\p{N}_.:/=+\-@]) and cuts to
-// max characters (default 256).
-func tagValue(s string, max ...int) string {
-	limit := 256
-	if len(max) > 0 {
-		limit = max[0]
-	}
+// tagValue keeps the ASCII part of STS's tag alphabet (letters, digits,
+// space and _.:/=+-@), replacing anything else with '_', and cuts to max
+// characters.
+func tagValue(s string, max int) string {
 	var b strings.Builder
 	n := 0
 	for _, r := range s {
-		if n == limit {
+		if n == max {
 			break
 		}
 		ok := r == '_' || r == '.' || r == ':' || r == '/' || r == '=' || r == '+' || r == '-' || r == '@' || r == ' ' ||

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"errors"
+	"hash/crc32"
 	"net/http"
 	"strconv"
 	"strings"
@@ -212,6 +213,9 @@ func writeError(w http.ResponseWriter, r *http.Request, p Protocol, e *Error, re
 	switch p {
 	case ProtocolJSON, ProtocolRESTJSON:
 		ct := "application/x-amz-json-1.1"
+		if v := r.Header.Get("Content-Type"); strings.HasPrefix(v, "application/x-amz-json-1.") {
+			ct = v // answer JSON 1.0 clients in 1.0
+		}
 		if p == ProtocolRESTJSON {
 			ct = "application/json"
 		}
@@ -222,6 +226,8 @@ func writeError(w http.ResponseWriter, r *http.Request, p Protocol, e *Error, re
 			Type    string `json:"__type"`
 			Message string `json:"message"`
 		}{code, e.Message})
+		// DynamoDB's SDK checks the CRC32 of every response, errors too.
+		h.Set("X-Amz-Crc32", strconv.FormatUint(uint64(crc32.ChecksumIEEE(body)), 10))
 	case ProtocolQuery:
 		var q queryErrorBody
 		q.Error.Type = "Sender"

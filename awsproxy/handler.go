@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -239,7 +240,7 @@ func New(cfg Config) (*Handler, error) {
 		BufferPool:     bufferPool{},
 		ErrorHandler:   h.upstreamError,
 		ModifyResponse: h.modifyResponse,
-		ErrorLog:       nil,
+		ErrorLog:       errorLog(cfg.Logger),
 	}
 	return h, nil
 }
@@ -472,7 +473,9 @@ func (h *Handler) payload(c *Call, a sigv4Auth) *Error {
 	hash := r.Header.Get(headerContentSHA256)
 	if hash == "" && a.Presigned {
 		hash = r.URL.Query().Get(headerContentSHA256)
-		if hash == "" {
+		if hash == "" && c.Service == "s3" {
+			// Only S3 presigns over UNSIGNED-PAYLOAD; other services
+			// (an STS GetCallerIdentity URL, say) sign the body's hash.
 			hash = PayloadUnsigned
 		}
 	}
@@ -752,7 +755,36 @@ func (t *signingTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 			prev:  seed,
 		}
 	}
-	return t.next.RoundTrip(req)
+	resp, err := t.next.RoundTrip(req)
+	if err == nil && resp.Body != nil {
+		resp.Body = &upstreamBody{ReadCloser: resp.Body, c: c}
+	}
+	return resp, err
+}
+
+// upstreamBody records a response body that the upstream cut off: the
+// client has already seen the status line, so the truncation shows only in
+// the call record (and as an aborted connection to the client).
+type upstreamBody struct {
+	io.ReadCloser
+	c *Call
+}
+
+func (b *upstreamBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF && b.c.Err == nil && b.c.Request.Context().Err() == nil {
+		b.c.Err = newError(KindBadGateway, "the upstream response was cut off", err)
+	}
+	return n, err
+}
+
+// errorLog routes httputil.ReverseProxy's own messages to the configured
+// logger, or nowhere: the library never writes to the standard logger.
+func errorLog(l *slog.Logger) *log.Logger {
+	if l == nil {
+		return log.New(io.Discard, "", 0)
+	}
+	return slog.NewLogLogger(l.Handler(), slog.LevelWarn)
 }
 
 // upstreamError answers transport failures and body-verification failures.

@@ -127,7 +127,7 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 			return 0, io.EOF
 		}
 		if err := c.step(); err != nil {
-			c.err = err
+			c.err, c.pending = err, nil
 			return 0, err
 		}
 	}
@@ -144,7 +144,10 @@ func (c *chunkReader) readData(p []byte) (int, error) {
 			return 0, err
 		}
 		c.state = stHeader
-		return copy(p, "\r\n"), nil
+		c.pending = append(c.pending[:0], '\r', '\n')
+		n := copy(p, c.pending)
+		c.pending = c.pending[n:]
+		return n, nil
 	}
 	if int64(len(p)) > c.remain {
 		p = p[:c.remain]
@@ -168,10 +171,21 @@ func truncated() *Error {
 	return chunkErr(KindBadRequest, "aws-chunked body ended before its final chunk")
 }
 
+// srcErr turns a failure to read the client's body into the error to
+// report: the gateway's own refusals (a stalled client's RequestTimeout)
+// pass through, anything else means the body ended early.
+func srcErr(err error) error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return truncated()
+}
+
 func (c *chunkReader) expectCRLF() error {
 	var b [2]byte
 	if _, err := io.ReadFull(c.src, b[:]); err != nil {
-		return truncated()
+		return srcErr(err)
 	}
 	if b != [2]byte{'\r', '\n'} {
 		return chunkErr(KindBadRequest, "aws-chunked chunk data not followed by CRLF")
@@ -186,7 +200,7 @@ func (c *chunkReader) readLine() (string, error) {
 		return "", chunkErr(KindBadRequest, "aws-chunked line too long")
 	}
 	if err != nil {
-		return "", truncated()
+		return "", srcErr(err)
 	}
 	if len(line) < 2 || line[len(line)-2] != '\r' {
 		return "", chunkErr(KindBadRequest, "aws-chunked line not terminated by CRLF")
@@ -236,7 +250,7 @@ func (c *chunkReader) header() error {
 		return chunkErr(KindBadRequest, "aws-chunked chunk size is not hex")
 	}
 	if c.in == nil { // unsigned: pass the line through as it came
-		if hasExt && strings.HasPrefix(ext, "chunk-signature=") {
+		if hasExt && strings.Contains(ext, "chunk-signature=") {
 			return chunkErr(KindBadRequest, "signed chunk in an unsigned aws-chunked body")
 		}
 		if err := c.count(size); err != nil {
@@ -260,12 +274,9 @@ func (c *chunkReader) header() error {
 	if err := c.count(size); err != nil {
 		return err
 	}
-	if cap(c.buf) < int(size) {
-		c.buf = make([]byte, size)
-	}
-	data := c.buf[:size]
-	if _, err := io.ReadFull(c.src, data); err != nil {
-		return truncated()
+	data, err := c.readChunk(int(size))
+	if err != nil {
+		return err
 	}
 	if size > 0 {
 		if err := c.expectCRLF(); err != nil {
@@ -290,6 +301,30 @@ func (c *chunkReader) header() error {
 	return nil
 }
 
+// readChunk reads size bytes of chunk data into c.buf, growing it as the
+// data arrives rather than trusting the declared size up front: a client
+// that announces a 16 MiB chunk and sends nothing costs little memory.
+func (c *chunkReader) readChunk(size int) ([]byte, error) {
+	data := c.buf[:0]
+	for len(data) < size {
+		if len(data) == cap(data) {
+			grown := make([]byte, len(data), min(size, max(2*cap(data), 64<<10)))
+			copy(grown, data)
+			data = grown
+		}
+		n, err := c.src.Read(data[len(data):min(size, cap(data))])
+		data = data[:len(data)+n]
+		if err != nil && len(data) < size {
+			if err == io.EOF {
+				return nil, truncated()
+			}
+			return nil, srcErr(err)
+		}
+	}
+	c.buf = data
+	return data, nil
+}
+
 func (c *chunkReader) afterFinal() chunkState {
 	if c.trailers {
 		return stTrailer
@@ -301,7 +336,7 @@ func (c *chunkReader) afterFinal() chunkState {
 // X-Amz-Decoded-Content-Length.
 func (c *chunkReader) count(size uint64) error {
 	c.decoded += int64(size)
-	if c.want >= 0 && (c.decoded > c.want || (size == 0 && c.decoded != c.want)) {
+	if c.want != -1 && (c.decoded > c.want || (size == 0 && c.decoded != c.want)) {
 		return chunkErr(KindBadRequest, "aws-chunked body length differs from X-Amz-Decoded-Content-Length")
 	}
 	return nil
@@ -311,7 +346,7 @@ func (c *chunkReader) count(size uint64) error {
 // mode, and yields it (re-signed) followed by the closing blank line.
 func (c *chunkReader) trailer() error {
 	var raw, canonical []byte
-	sig := ""
+	sig, sigLine := "", ""
 	for {
 		line, err := c.readLine()
 		if err != nil {
@@ -331,7 +366,7 @@ func (c *chunkReader) trailer() error {
 			return chunkErr(KindBadRequest, "aws-chunked trailer after the trailer signature")
 		}
 		if c.in != nil && strings.EqualFold(name, "x-amz-trailer-signature") {
-			sig = strings.TrimSpace(value)
+			sig, sigLine = strings.TrimSpace(value), line
 			continue
 		}
 		raw = append(append(raw, line...), '\r', '\n')
@@ -348,8 +383,12 @@ func (c *chunkReader) trailer() error {
 		if !hmac.Equal([]byte(c.in.trailerSig(canonical)), []byte(sig)) {
 			return chunkErr(KindSignatureMismatch, "aws-chunked trailer signature does not match")
 		}
-		c.pending = append(c.pending, "x-amz-trailer-signature:"...)
+		// The re-signed line keeps the name and spacing the client used,
+		// so the body's length does not change.
+		i := strings.Index(sigLine, sig)
+		c.pending = append(c.pending, sigLine[:i]...)
 		c.pending = append(c.pending, c.out.trailerSig(canonical)...)
+		c.pending = append(c.pending, sigLine[i+len(sig):]...)
 		c.pending = append(c.pending, '\r', '\n')
 	}
 	c.pending = append(c.pending, '\r', '\n')

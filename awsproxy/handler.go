@@ -683,7 +683,7 @@ func decodedLength(r *http.Request) int64 {
 	}
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n < 0 {
-		return -2 // never matches: the body is refused at its end
+		return -2 // never matches: the body is refused at its first chunk
 	}
 	return n
 }

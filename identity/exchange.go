@@ -3,6 +3,7 @@ package identity
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -53,6 +54,11 @@ func (e *Exchanger) Exchange(ctx context.Context, req ExchangeRequest) (*Exchang
 		}
 	}
 	creds, err := e.Sessions.Mint(tok.Principal, role.ARN, notAfter)
+	if errors.Is(err, ErrSessionExpired) {
+		// The token was accepted within the clock skew but has no time
+		// left for a session: report it as the expired token it is.
+		return nil, fmt.Errorf("%w: %w", ErrTokenExpired, err)
+	}
 	if err != nil {
 		return nil, err
 	}

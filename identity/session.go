@@ -147,6 +147,9 @@ func (s *Sessions) Mint(p Principal, role string, notAfter time.Time) (SessionCr
 	if !notAfter.IsZero() && notAfter.Before(exp) {
 		exp = notAfter
 	}
+	// Tokens carry whole seconds: check the expiry that will be sealed, so a
+	// session never starts already expired.
+	exp = exp.UTC().Truncate(time.Second)
 	if !exp.After(now) {
 		return SessionCredentials{}, fmt.Errorf("%w: the identity token expires before the session could start", ErrSessionExpired)
 	}
@@ -210,8 +213,10 @@ func (s *Sessions) Open(accessKeyID, token string) (*SessionClaims, string, erro
 	if !ok {
 		return nil, "", fmt.Errorf("%w: token sealed under unknown key %q", ErrSessionInvalid, keyID)
 	}
-	sealed, err := base64.RawURLEncoding.DecodeString(body)
-	if err != nil || len(sealed) < k.aead.NonceSize()+k.aead.Overhead() {
+	// A token has exactly one spelling: strict decoding refuses non-zero
+	// padding bits, and the length check refuses the CR and LF it skips.
+	sealed, err := base64.RawURLEncoding.Strict().DecodeString(body)
+	if err != nil || len(body) != base64.RawURLEncoding.EncodedLen(len(sealed)) || len(sealed) < k.aead.NonceSize()+k.aead.Overhead() {
 		return nil, "", fmt.Errorf("%w: malformed token", ErrSessionInvalid)
 	}
 	ns := k.aead.NonceSize()

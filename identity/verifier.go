@@ -196,21 +196,57 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Token, error) {
 	if err != nil {
 		return nil, invalid(ErrBadSignature, "%v", err)
 	}
-	var c struct {
-		Issuer   string       `json:"iss"`
-		Subject  string       `json:"sub"`
-		Audience audience     `json:"aud"`
-		Expiry   *json.Number `json:"exp"`
-		NotBef   *json.Number `json:"nbf"`
-		IssuedAt *json.Number `json:"iat"`
-		AZP      string       `json:"azp"`
-		ClientID string       `json:"client_id"`
-		Email    string       `json:"email"`
-	}
+	// Decode once, into a map, and read the registered claims by their
+	// exact, case-sensitive names (RFC 7519): a look-alike such as "Sub"
+	// is just another claim and can never stand in for "sub".
+	var claims map[string]any
 	dec := json.NewDecoder(strings.NewReader(string(payload)))
 	dec.UseNumber()
-	if err := dec.Decode(&c); err != nil {
-		return nil, invalid(nil, "claims are not a JSON object: %v", err)
+	if err := dec.Decode(&claims); err != nil || claims == nil {
+		return nil, invalid(nil, "claims are not a JSON object")
+	}
+	var c struct {
+		Issuer, Subject, AZP, ClientID, Email string
+		Audience                              []string
+		Expiry, NotBef, IssuedAt              *json.Number
+	}
+	if c.Issuer, ok = stringClaim(claims, "iss"); !ok {
+		return nil, invalid(nil, "iss must be a string")
+	}
+	if c.Subject, ok = stringClaim(claims, "sub"); !ok {
+		return nil, invalid(nil, "sub must be a string")
+	}
+	for _, k := range []struct {
+		name string
+		dst  *string
+	}{{"azp", &c.AZP}, {"client_id", &c.ClientID}, {"email", &c.Email}} {
+		if *k.dst, ok = stringClaim(claims, k.name); !ok {
+			return nil, invalid(nil, "%s must be a string", k.name)
+		}
+	}
+	switch a := claims["aud"].(type) {
+	case string:
+		c.Audience = []string{a}
+	case []any:
+		for _, e := range a {
+			s, isString := e.(string)
+			if !isString {
+				return nil, invalid(nil, "aud must be a string or an array of strings")
+			}
+			c.Audience = append(c.Audience, s)
+		}
+	}
+	for _, k := range []struct {
+		name string
+		dst  **json.Number
+	}{{"exp", &c.Expiry}, {"nbf", &c.NotBef}, {"iat", &c.IssuedAt}} {
+		switch n := claims[k.name].(type) {
+		case nil:
+		case json.Number:
+			*k.dst = &n
+		default:
+			return nil, invalid(nil, "%s must be a number", k.name)
+		}
 	}
 	if c.Issuer != iss {
 		return nil, invalid(ErrUnknownIssuer, "signed issuer differs")
@@ -242,12 +278,6 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Token, error) {
 	}
 	if c.Subject == "" {
 		return nil, invalid(nil, "token has no subject")
-	}
-	var claims map[string]any
-	dec = json.NewDecoder(strings.NewReader(string(payload)))
-	dec.UseNumber()
-	if err := dec.Decode(&claims); err != nil {
-		return nil, invalid(nil, "claims are not a JSON object")
 	}
 	for path, want := range st.cfg.RequiredClaims {
 		if !claimHas(lookupClaim(claims, strings.Split(path, ".")), want) {
@@ -282,21 +312,15 @@ func unverifiedIssuer(raw string) (string, error) {
 	return c.Issuer, nil
 }
 
-// audience accepts "aud" as a string or an array of strings.
-type audience []string
-
-func (a *audience) UnmarshalJSON(b []byte) error {
-	var one string
-	if err := json.Unmarshal(b, &one); err == nil {
-		*a = audience{one}
-		return nil
+// stringClaim reads an optional string claim; ok is false when the claim
+// is present with another type.
+func stringClaim(claims map[string]any, name string) (string, bool) {
+	v, present := claims[name]
+	if !present || v == nil {
+		return "", true
 	}
-	var many []string
-	if err := json.Unmarshal(b, &many); err != nil {
-		return errors.New("aud must be a string or an array of strings")
-	}
-	*a = many
-	return nil
+	s, ok := v.(string)
+	return s, ok
 }
 
 func numericDate(n *json.Number) (time.Time, bool) {

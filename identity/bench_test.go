@@ -14,16 +14,29 @@ import (
 )
 
 // BenchmarkVerify verifies one token per iteration against keys already
-// cached from the JWKS: the steady state of a gateway.
+// cached from the JWKS, with the verified-token cache off: every
+// iteration checks the signature, as for each new token a gateway sees.
 func BenchmarkVerify(b *testing.B) {
+	benchmarkVerify(b, -1)
+}
+
+// BenchmarkVerifyRepeated presents the same token again with the
+// verified-token cache on: the steady state of bearer-token middleware,
+// where a client sends its token with every request.
+func BenchmarkVerifyRepeated(b *testing.B) {
+	benchmarkVerify(b, 0)
+}
+
+func benchmarkVerify(b *testing.B, cacheSize int) {
 	clock := newTestClock()
 	idp := newTestIdP(b)
 	idp.addKey("bench-rsa", jose.RS256, true)
 	idp.addKey("bench-ec", jose.ES256, true)
 	idp.addKey("bench-ed", jose.EdDSA, true)
 	v, err := NewVerifier(context.Background(), VerifierConfig{
-		Issuers: []Issuer{{URL: idp.URL(), Audiences: []string{"gatehouse"}, RequiredClaims: map[string]string{"tenant": "acme"}}},
-		Now:     clock.Now,
+		Issuers:   []Issuer{{URL: idp.URL(), Audiences: []string{"gatehouse"}, RequiredClaims: map[string]string{"tenant": "acme"}}},
+		Now:       clock.Now,
+		CacheSize: cacheSize,
 	})
 	if err != nil {
 		b.Fatal(err)

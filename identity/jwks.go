@@ -59,6 +59,10 @@ func (r *remoteKeys) VerifySignature(ctx context.Context, raw string) ([]byte, e
 	if err != nil {
 		return nil, err
 	}
+	return r.verifyParsed(ctx, jws)
+}
+
+func (r *remoteKeys) verifyParsed(ctx context.Context, jws *jose.JSONWebSignature) ([]byte, error) {
 	if len(jws.Signatures) != 1 {
 		return nil, errors.New("token must carry exactly one signature")
 	}
@@ -69,7 +73,7 @@ func (r *remoteKeys) VerifySignature(ctx context.Context, raw string) ([]byte, e
 	if payload, ok := verifyWith(jws, keys, kid); ok {
 		return payload, nil
 	}
-	keys, err = r.refresh(ctx, fetchedAt)
+	keys, err := r.refresh(ctx, fetchedAt)
 	if err != nil {
 		return nil, fmt.Errorf("key %q is not among the cached keys of %s and could not be fetched: %w", kid, r.url, err)
 	}

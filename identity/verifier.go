@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -68,6 +69,12 @@ type VerifierConfig struct {
 	// MinRefreshInterval between two JWKS fetches of one issuer. Zero
 	// means 30 seconds.
 	MinRefreshInterval time.Duration
+	// CacheSize bounds the number of verified tokens remembered so that a
+	// caller presenting the same token again (a bearer token on every MCP
+	// request) skips the signature check; expiry is still checked on every
+	// call, and a remembered token stays valid until its exp even if its
+	// key leaves the JWKS. Zero means 4096; negative disables the cache.
+	CacheSize int
 }
 
 // Verifier checks workload OIDC tokens (client-credentials access tokens
@@ -77,6 +84,16 @@ type Verifier struct {
 	issuers map[string]*issuerState
 	now     func() time.Time
 	skew    time.Duration
+
+	cacheSize int
+	mu        sync.Mutex
+	verified  map[string]*Token
+}
+
+// parsedKeySet is implemented by the built-in JWKS key set: it verifies a
+// token the Verifier has already parsed.
+type parsedKeySet interface {
+	verifyParsed(ctx context.Context, jws *jose.JSONWebSignature) ([]byte, error)
 }
 
 type issuerState struct {
@@ -100,7 +117,13 @@ func NewVerifier(ctx context.Context, cfg VerifierConfig) (*Verifier, error) {
 	if len(cfg.Issuers) == 0 {
 		return nil, errors.New("identity: VerifierConfig.Issuers is empty")
 	}
-	v := &Verifier{issuers: make(map[string]*issuerState), now: cfg.Now, skew: cfg.ClockSkew}
+	v := &Verifier{issuers: make(map[string]*issuerState), now: cfg.Now, skew: cfg.ClockSkew, cacheSize: cfg.CacheSize}
+	if v.cacheSize == 0 {
+		v.cacheSize = 4096
+	}
+	if v.cacheSize > 0 {
+		v.verified = make(map[string]*Token)
+	}
 	if v.now == nil {
 		v.now = time.Now
 	}
@@ -172,11 +195,39 @@ const maxTokenBytes = 16 << 10
 
 // Verify checks a raw JWT: size, issuer, algorithm, signature, audience,
 // expiry, not-before, issued-at, subject and required claims, and returns
-// the verified token.
+// the verified token. The token's Groups and Claims are shared with the
+// verifier's cache: treat them as read-only.
 func (v *Verifier) Verify(ctx context.Context, raw string) (*Token, error) {
 	if len(raw) > maxTokenBytes {
 		return nil, invalid(nil, "token longer than %d bytes", maxTokenBytes)
 	}
+	if v.verified != nil {
+		v.mu.Lock()
+		t := v.verified[raw]
+		v.mu.Unlock()
+		if t != nil {
+			if !v.now().Before(t.Expiry.Add(v.skew)) {
+				return nil, fmt.Errorf("%w at %s", ErrTokenExpired, t.Expiry.UTC().Format(time.RFC3339))
+			}
+			cp := *t
+			return &cp, nil
+		}
+	}
+	t, err := v.verify(ctx, raw)
+	if err == nil && v.verified != nil {
+		v.mu.Lock()
+		if len(v.verified) >= v.cacheSize {
+			clear(v.verified)
+		}
+		v.verified[raw] = t
+		v.mu.Unlock()
+		cp := *t
+		t = &cp
+	}
+	return t, err
+}
+
+func (v *Verifier) verify(ctx context.Context, raw string) (*Token, error) {
 	iss, err := unverifiedIssuer(raw)
 	if err != nil {
 		return nil, err
@@ -192,7 +243,12 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Token, error) {
 	if len(jws.Signatures) != 1 {
 		return nil, invalid(nil, "token must carry exactly one signature")
 	}
-	payload, err := st.keys.VerifySignature(ctx, raw)
+	var payload []byte
+	if pk, ok := st.keys.(parsedKeySet); ok {
+		payload, err = pk.verifyParsed(ctx, jws) // no second parse
+	} else {
+		payload, err = st.keys.VerifySignature(ctx, raw)
+	}
 	if err != nil {
 		return nil, invalid(ErrBadSignature, "%v", err)
 	}

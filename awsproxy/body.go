@@ -1,6 +1,7 @@
 package awsproxy
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -83,37 +84,63 @@ func (b *countingBody) Read(p []byte) (int, error) {
 
 func (b *countingBody) Close() error { return b.r.Close() }
 
-// hashingBody streams a body whose SHA-256 the client claimed, and fails
-// the read at the end if the claim was false, so the upstream request is
-// aborted instead of completed.
+// hashingBody streams a body whose SHA-256 the client claimed. The claim
+// is checked before the last bytes are handed on: when the body ends (at
+// Content-Length, or at EOF found by peeking ahead) and the hash differs,
+// the read returns an error instead of the final bytes, so the upstream
+// never receives a complete request and aborts it.
 type hashingBody struct {
-	r      io.ReadCloser
+	r      *bufio.Reader
+	body   io.Closer
 	h      hash.Hash
 	want   string
 	length int64 // Content-Length, -1 if unknown
 	n      int64
+	err    error
 }
 
 func newHashingBody(r io.ReadCloser, want string, length int64) *hashingBody {
-	return &hashingBody{r: r, h: sha256.New(), want: want, length: length}
+	return &hashingBody{r: bufio.NewReaderSize(r, 32<<10), body: r, h: sha256.New(), want: want, length: length}
 }
 
 func (b *hashingBody) Read(p []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
+	if b.length >= 0 && int64(len(p)) > b.length-b.n {
+		p = p[:max(b.length-b.n, 0)]
+	}
 	n, err := b.r.Read(p)
 	b.h.Write(p[:n])
 	b.n += int64(n)
-	if err == io.EOF {
-		if b.length >= 0 && b.n != b.length {
-			return n, newError(KindBadRequest, "request body shorter than its Content-Length", io.ErrUnexpectedEOF)
-		}
-		if hex.EncodeToString(b.h.Sum(nil)) != b.want {
-			return n, newError(KindContentSHA256Mismatch, "The provided 'x-amz-content-sha256' header does not match what was computed.", nil)
+	end := err == io.EOF
+	if err == nil && !end {
+		if b.length >= 0 {
+			end = b.n == b.length
+		} else if _, perr := b.r.Peek(1); perr == io.EOF {
+			end = true
 		}
 	}
-	return n, err
+	if err != nil && err != io.EOF {
+		b.err = err
+		return n, err
+	}
+	if !end {
+		return n, nil
+	}
+	switch {
+	case b.length >= 0 && b.n != b.length:
+		b.err = newError(KindBadRequest, "request body shorter than its Content-Length", io.ErrUnexpectedEOF)
+	case hex.EncodeToString(b.h.Sum(nil)) != b.want:
+		b.err = newError(KindContentSHA256Mismatch, "The provided 'x-amz-content-sha256' header does not match what was computed.", nil)
+	default:
+		b.err = io.EOF
+		return n, nil
+	}
+	return 0, b.err // withhold the final bytes
 }
 
-func (b *hashingBody) Close() error { return b.r.Close() }
+func (b *hashingBody) Close() error { return b.body.Close() }
 
 // deadlineBody extends the connection's read deadline before each read so
 // that a client may send a large body slowly but not stall forever.
@@ -124,13 +151,18 @@ type deadlineBody struct {
 	now     func() time.Time
 	until   time.Time
 	broken  bool
+	// timedOut is set when the client stalled; the server then cancels
+	// the request's context, which must not hide the cause.
+	timedOut bool
 }
 
 func (h *Handler) deadlineBody(c *Call, body io.ReadCloser) io.ReadCloser {
 	if c.rc == nil {
 		return body
 	}
-	return &deadlineBody{r: body, rc: c.rc, timeout: h.cfg.BodyReadTimeout, now: time.Now}
+	d := &deadlineBody{r: body, rc: c.rc, timeout: h.cfg.BodyReadTimeout, now: time.Now}
+	c.stall = d
+	return d
 }
 
 func (d *deadlineBody) Read(p []byte) (int, error) {
@@ -147,6 +179,7 @@ func (d *deadlineBody) Read(p []byte) (int, error) {
 	n, err := d.r.Read(p)
 	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
 		err = errBodyTimeout
+		d.timedOut = true
 	}
 	return n, err
 }

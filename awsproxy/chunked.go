@@ -89,8 +89,10 @@ type chunkReader struct {
 	want     int64 // X-Amz-Decoded-Content-Length, -1 if unknown
 	decoded  int64
 	state    chunkState
-	remain   int64 // unsigned data left in the current chunk
-	pending  []byte
+	remain   int64  // unsigned data left in the current chunk
+	pending  []byte // bytes to yield before anything else
+	data     []byte // chunk data to yield after pending (a view of buf)
+	tail     []byte // bytes to yield after data
 	buf      []byte
 	err      error
 }
@@ -109,13 +111,15 @@ func chunkErr(kind ErrorKind, msg string) *Error {
 	return newError(kind, msg, errChunk)
 }
 
+var crlf = []byte("\r\n")
+
 // errChunk is wrapped by every aws-chunked framing or signature error.
 var errChunk = errors.New("aws-chunked body rejected")
 
 func (c *chunkReader) Close() error { return c.body.Close() }
 
 func (c *chunkReader) Read(p []byte) (int, error) {
-	for len(c.pending) == 0 {
+	for len(c.pending)+len(c.data)+len(c.tail) == 0 {
 		if c.err != nil {
 			return 0, c.err
 		}
@@ -127,12 +131,19 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 			return 0, io.EOF
 		}
 		if err := c.step(); err != nil {
-			c.err, c.pending = err, nil
+			c.err, c.pending, c.data, c.tail = err, nil, nil, nil
 			return 0, err
 		}
 	}
-	n := copy(p, c.pending)
-	c.pending = c.pending[n:]
+	n := 0
+	for _, part := range []*[]byte{&c.pending, &c.data, &c.tail} {
+		m := copy(p[n:], *part)
+		*part = (*part)[m:]
+		n += m
+		if len(*part) > 0 {
+			break
+		}
+	}
 	return n, nil
 }
 
@@ -292,9 +303,10 @@ func (c *chunkReader) header() error {
 	c.pending = append(c.pending, ";chunk-signature="...)
 	c.pending = append(c.pending, out...)
 	c.pending = append(c.pending, '\r', '\n')
-	c.pending = append(c.pending, data...)
+	// The verified data is yielded from buf itself, not copied again.
+	c.data = data
 	if size > 0 {
-		c.pending = append(c.pending, '\r', '\n')
+		c.tail = crlf
 	} else {
 		c.state = c.afterFinal()
 	}

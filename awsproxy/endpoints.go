@@ -4,106 +4,32 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/gatehouse-dev/gatehouse/awsproxy/catalog"
 )
-
-// Service describes what the gateway needs to know about an AWS service to
-// route to it: the host prefix of its endpoints and its wire protocol.
-// Services are keyed by SigV4 signing name, the name a client puts in its
-// credential scope.
-type Service struct {
-	// EndpointPrefix is the first label of the service's host name
-	// ("email" for signing name "ses").
-	EndpointPrefix string
-	Protocol       Protocol
-	// Global marks services with one endpoint per partition (IAM, Route 53,
-	// CloudFront, Organizations).
-	Global bool
-}
-
-// builtinServices lists the services the gateway routes to when
-// Config.Services is nil. It is hand-kept until the generated operation
-// catalog replaces it.
-var builtinServices = map[string]Service{
-	"s3":                      {"s3", ProtocolRESTXML, false},
-	"sts":                     {"sts", ProtocolQuery, false},
-	"iam":                     {"iam", ProtocolQuery, true},
-	"ec2":                     {"ec2", ProtocolEC2, false},
-	"dynamodb":                {"dynamodb", ProtocolJSON, false},
-	"secretsmanager":          {"secretsmanager", ProtocolJSON, false},
-	"ssm":                     {"ssm", ProtocolJSON, false},
-	"kms":                     {"kms", ProtocolJSON, false},
-	"lambda":                  {"lambda", ProtocolRESTJSON, false},
-	"sqs":                     {"sqs", ProtocolJSON, false},
-	"sns":                     {"sns", ProtocolQuery, false},
-	"logs":                    {"logs", ProtocolJSON, false},
-	"monitoring":              {"monitoring", ProtocolQuery, false},
-	"events":                  {"events", ProtocolJSON, false},
-	"kinesis":                 {"kinesis", ProtocolJSON, false},
-	"firehose":                {"firehose", ProtocolJSON, false},
-	"ecs":                     {"ecs", ProtocolJSON, false},
-	"ecr":                     {"api.ecr", ProtocolJSON, false},
-	"eks":                     {"eks", ProtocolRESTJSON, false},
-	"rds":                     {"rds", ProtocolQuery, false},
-	"cloudformation":          {"cloudformation", ProtocolQuery, false},
-	"elasticache":             {"elasticache", ProtocolQuery, false},
-	"autoscaling":             {"autoscaling", ProtocolQuery, false},
-	"elasticloadbalancing":    {"elasticloadbalancing", ProtocolQuery, false},
-	"route53":                 {"route53", ProtocolRESTXML, true},
-	"cloudfront":              {"cloudfront", ProtocolRESTXML, true},
-	"organizations":           {"organizations", ProtocolJSON, true},
-	"apigateway":              {"apigateway", ProtocolRESTJSON, false},
-	"states":                  {"states", ProtocolJSON, false},
-	"glue":                    {"glue", ProtocolJSON, false},
-	"athena":                  {"athena", ProtocolJSON, false},
-	"codebuild":               {"codebuild", ProtocolJSON, false},
-	"ses":                     {"email", ProtocolQuery, false},
-	"cognito-idp":             {"cognito-idp", ProtocolJSON, false},
-	"cognito-identity":        {"cognito-identity", ProtocolJSON, false},
-	"acm":                     {"acm", ProtocolJSON, false},
-	"bedrock":                 {"bedrock-runtime", ProtocolRESTJSON, false},
-	"sagemaker":               {"api.sagemaker", ProtocolJSON, false},
-	"elasticmapreduce":        {"elasticmapreduce", ProtocolJSON, false},
-	"redshift":                {"redshift", ProtocolQuery, false},
-	"cloudtrail":              {"cloudtrail", ProtocolJSON, false},
-	"config":                  {"config", ProtocolJSON, false},
-	"tagging":                 {"tagging", ProtocolJSON, false},
-	"xray":                    {"xray", ProtocolRESTJSON, false},
-	"batch":                   {"batch", ProtocolRESTJSON, false},
-	"elasticfilesystem":       {"elasticfilesystem", ProtocolRESTJSON, false},
-	"es":                      {"es", ProtocolRESTJSON, false},
-	"appconfig":               {"appconfig", ProtocolRESTJSON, false},
-	"codecommit":              {"codecommit", ProtocolJSON, false},
-	"codepipeline":            {"codepipeline", ProtocolJSON, false},
-	"servicequotas":           {"servicequotas", ProtocolJSON, false},
-	"pricing":                 {"api.pricing", ProtocolJSON, false},
-	"securityhub":             {"securityhub", ProtocolRESTJSON, false},
-	"guardduty":               {"guardduty", ProtocolRESTJSON, false},
-	"access-analyzer":         {"access-analyzer", ProtocolRESTJSON, false},
-	"scheduler":               {"scheduler", ProtocolRESTJSON, false},
-	"application-autoscaling": {"application-autoscaling", ProtocolJSON, false},
-}
 
 // partition is an AWS partition: the DNS suffix of its endpoints and the
 // hosts of its global services.
 type partition struct {
+	name   string
 	suffix string
 	global map[string]string // signing name -> host
 }
 
 var (
-	partitionAWS = partition{suffix: "amazonaws.com", global: map[string]string{
+	partitionAWS = partition{name: "aws", suffix: "amazonaws.com", global: map[string]string{
 		"iam":           "iam.amazonaws.com",
 		"route53":       "route53.amazonaws.com",
 		"cloudfront":    "cloudfront.amazonaws.com",
 		"organizations": "organizations.us-east-1.amazonaws.com",
 	}}
-	partitionCN = partition{suffix: "amazonaws.com.cn", global: map[string]string{
+	partitionCN = partition{name: "aws-cn", suffix: "amazonaws.com.cn", global: map[string]string{
 		"iam":           "iam.cn-north-1.amazonaws.com.cn",
 		"route53":       "route53.amazonaws.com.cn",
 		"cloudfront":    "cloudfront.cn-northwest-1.amazonaws.com.cn",
 		"organizations": "organizations.cn-northwest-1.amazonaws.com.cn",
 	}}
-	partitionGov = partition{suffix: "amazonaws.com", global: map[string]string{
+	partitionGov = partition{name: "aws-us-gov", suffix: "amazonaws.com", global: map[string]string{
 		"iam":           "iam.us-gov.amazonaws.com",
 		"route53":       "route53.us-gov.amazonaws.com",
 		"organizations": "organizations.us-gov-west-1.amazonaws.com",
@@ -146,17 +72,15 @@ func isLower(s string) bool {
 	return s != ""
 }
 
-// resolver builds upstream URLs. It is immutable after New.
+// resolver builds upstream URLs from the catalog's services. It is
+// immutable after New.
 type resolver struct {
-	services  map[string]Service
+	cat       *catalog.Catalog
 	overrides map[string]*url.URL
 }
 
-func newResolver(services map[string]Service, overrides map[string]string) (*resolver, error) {
-	if services == nil {
-		services = builtinServices
-	}
-	r := &resolver{services: services, overrides: make(map[string]*url.URL, len(overrides))}
+func newResolver(cat *catalog.Catalog, overrides map[string]string) (*resolver, error) {
+	r := &resolver{cat: cat, overrides: make(map[string]*url.URL, len(overrides))}
 	for svc, raw := range overrides {
 		u, err := url.Parse(raw)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
@@ -169,40 +93,84 @@ func newResolver(services map[string]Service, overrides map[string]string) (*res
 	return r, nil
 }
 
-// service returns the known service for a signing name.
-func (r *resolver) service(name string) (Service, bool) {
-	s, ok := r.services[name]
-	if !ok {
-		if _, over := r.overrides[name]; over {
-			return Service{EndpointPrefix: name}, true
-		}
-	}
-	return s, ok
+// known reports whether the gateway routes a signing name at all: the
+// catalog knows it, or configuration names an upstream for it.
+func (r *resolver) known(signingName string) bool {
+	_, over := r.overrides[signingName]
+	return over || len(r.cat.Candidates(signingName)) > 0
 }
 
-// resolve returns the base URL (scheme and host, maybe a path prefix) for a
-// validated service and region. It never looks at anything the client sent
-// other than those two validated values.
-func (r *resolver) resolve(name, region string) (*url.URL, *Error) {
-	svc, ok := r.service(name)
-	if !ok {
-		return nil, newError(KindUnknownService, fmt.Sprintf("service %q is not served by this gateway", name), nil)
+// protocol is the wire protocol of a signing name's services when they all
+// share one (used to shape errors before the operation is known).
+func (r *resolver) protocol(signingName string) Protocol {
+	p := ProtocolUnknown
+	for i, s := range r.cat.Candidates(signingName) {
+		sp := protocolOf(s)
+		if i > 0 && sp != p {
+			return ProtocolUnknown
+		}
+		p = sp
+	}
+	return p
+}
+
+func protocolOf(s *catalog.Service) Protocol {
+	if s == nil {
+		return ProtocolUnknown
+	}
+	switch s.Protocol {
+	case catalog.ProtocolRESTXML:
+		return ProtocolRESTXML
+	case catalog.ProtocolRESTJSON:
+		return ProtocolRESTJSON
+	case catalog.ProtocolJSON:
+		return ProtocolJSON
+	case catalog.ProtocolQuery:
+		return ProtocolQuery
+	case catalog.ProtocolEC2:
+		return ProtocolEC2
+	}
+	return ProtocolUnknown
+}
+
+// resolve returns the base URL (scheme and host, maybe a path prefix) for
+// a validated signing name, the service the catalog chose for the request
+// (nil if none) and a validated region. It never looks at anything else
+// the client sent. Overrides are looked up by model name, then endpoint
+// prefix, then signing name.
+func (r *resolver) resolve(signingName string, svc *catalog.Service, region string) (*url.URL, *Error) {
+	if !r.known(signingName) {
+		return nil, newError(KindUnknownService, fmt.Sprintf("service %q is not served by this gateway", signingName), nil)
 	}
 	if !validRegion(region) {
 		return nil, newError(KindUnknownService, fmt.Sprintf("region %q is not a valid AWS region", region), nil)
 	}
-	if u, ok := r.overrides[name]; ok {
+	if svc != nil {
+		for _, k := range []string{svc.Name, svc.EndpointPrefix} {
+			if u, ok := r.overrides[k]; ok {
+				return u, nil
+			}
+		}
+	}
+	if u, ok := r.overrides[signingName]; ok {
 		return u, nil
+	}
+	if svc == nil {
+		return nil, newError(KindUnknownService, fmt.Sprintf("no AWS service of %q matches this request", signingName), nil)
 	}
 	p := partitionOf(region)
 	var host string
 	switch {
-	case svc.Global && p.global[name] != "":
-		host = p.global[name]
-	case name == "sts" && region == "us-east-1":
+	case p.global[signingName] != "":
+		host = p.global[signingName]
+	case signingName == "sts" && region == "us-east-1":
 		host = "sts.amazonaws.com"
-	case name == "s3" && region == "us-east-1":
+	case signingName == "s3" && svc.Name == "s3" && region == "us-east-1":
 		host = "s3.amazonaws.com"
+	case svc.GlobalEndpoint != "" && p.name == "aws" && signingName != "s3" && signingName != "sts":
+		// Other global services of the aws partition as the model names
+		// them (savingsplans, importexport).
+		host = svc.GlobalEndpoint
 	default:
 		host = svc.EndpointPrefix + "." + region + "." + p.suffix
 	}

@@ -19,6 +19,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/gatehouse-dev/gatehouse/awsproxy/catalog"
 )
 
 // Defaults of the bounds in Config.
@@ -43,14 +45,19 @@ type Config struct {
 	// each call for upstream. Required.
 	Credentials CredentialSource
 
-	// Upstreams overrides the endpoint of a service (keyed by signing name)
-	// with a base URL, for custom endpoints, VPC endpoints and tests. The
-	// region is still validated. A service listed here is served even if
-	// it is not in Services.
+	// Upstreams overrides the endpoint of a service with a base URL, for
+	// custom endpoints, VPC endpoints and tests. Keys are a service's
+	// model name ("bedrock-runtime"), endpoint prefix or signing name
+	// ("s3"), looked up in that order. The region is still validated. A
+	// signing name listed here is served even if the catalog lacks it.
 	Upstreams map[string]string
-	// Services lists the services the gateway routes to, keyed by signing
-	// name. Nil means the built-in table.
-	Services map[string]Service
+	// Catalog classifies each call (operation, IAM action, resources,
+	// parameters, risk flags) and lists the services the gateway routes
+	// to. Nil means catalog.Default(), every service of the AWS models.
+	Catalog *catalog.Catalog
+	// Account is the AWS account id put in resource ARNs when the caller's
+	// role ARN does not name one.
+	Account string
 	// VirtualHostDomains are host names under which S3 virtual-hosted
 	// requests arrive ("s3.gateway.example" accepts
 	// "bucket.s3.gateway.example"). Requests to other hosts are path-style.
@@ -135,6 +142,9 @@ type Call struct {
 	// Body is the request body when the gateway buffered it (small bodies
 	// and bodies signed by hash); nil when it streams.
 	Body []byte
+	// Classification is what the catalog recognised: service, operation,
+	// IAM action, resources, parameters and risk flags.
+	Classification catalog.Classification
 	// Upstream is the URL the request is sent to.
 	Upstream *url.URL
 
@@ -153,6 +163,7 @@ type Call struct {
 	creds       aws.Credentials
 	signed      []string // client-signed header names
 	rc          *http.ResponseController
+	stall       *deadlineBody // the body reader that enforces BodyReadTimeout
 }
 
 type payloadMode uint8
@@ -217,7 +228,10 @@ func New(cfg Config) (*Handler, error) {
 			return nil, fmt.Errorf("awsproxy: Config.Stages[%d] is nil", i)
 		}
 	}
-	res, err := newResolver(cfg.Services, cfg.Upstreams)
+	if cfg.Catalog == nil {
+		cfg.Catalog = catalog.Default()
+	}
+	res, err := newResolver(cfg.Catalog, cfg.Upstreams)
 	if err != nil {
 		return nil, err
 	}
@@ -303,8 +317,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) done(c *Call, cw *countingWriter) {
-	c.Status = cw.status
-	if c.Status == 0 {
+	switch {
+	case cw.status != 0:
+		c.Status = cw.status
+	case c.Status == 0:
 		c.Status = http.StatusOK
 	}
 	c.BytesOut = cw.n
@@ -348,19 +364,15 @@ func (h *Handler) prepare(c *Call) *Error {
 		// client that signed a length and sent chunks is refused outright.
 		return newError(KindBadRequest, "request has both Content-Length and Transfer-Encoding", nil)
 	}
-	svc, known := h.resolver.service(c.Service)
-	if known {
-		c.Protocol = svc.Protocol
-	}
-	if c.Service == "s3" {
-		c.Protocol = ProtocolRESTXML
-	}
+	c.Protocol = h.resolver.protocol(c.Service)
 	if e := h.checkTime(auth, t); e != nil {
 		return e
 	}
-	base, e := h.resolver.resolve(c.Service, c.Region)
-	if e != nil {
-		return e
+	if !h.resolver.known(c.Service) {
+		return newError(KindUnknownService, fmt.Sprintf("service %q is not served by this gateway", c.Service), nil)
+	}
+	if !validRegion(c.Region) {
+		return newError(KindUnknownService, fmt.Sprintf("region %q is not a valid AWS region", c.Region), nil)
 	}
 	sess, err := h.cfg.Authenticator.Authenticate(r.Context(), Credential{
 		AccessKeyID: auth.Scope.AccessKeyID, SessionToken: token, Service: c.Service, Region: c.Region,
@@ -394,7 +406,31 @@ func (h *Handler) prepare(c *Call) *Error {
 	if e := h.checkBody(c); e != nil {
 		return e
 	}
+	if c.Service == "s3" {
+		c.Bucket, _ = h.virtualBucket(r.Host)
+	}
+	c.Classification = h.cfg.Catalog.Classify(&catalog.Request{
+		SigningName: c.Service, Region: c.Region, Account: h.account(sess),
+		Method: r.Method, RawPath: r.URL.EscapedPath(), Query: r.URL.Query(), Header: r.Header,
+		Bucket: c.Bucket, Body: c.Body,
+	})
+	if p := protocolOf(c.Classification.Service); p != ProtocolUnknown {
+		c.Protocol = p
+	}
+	base, e := h.resolver.resolve(c.Service, c.Classification.Service, c.Region)
+	if e != nil {
+		return e
+	}
 	return h.target(c, base, auth)
+}
+
+// account is the AWS account id for resource ARNs: the one in the
+// session's role ARN, else Config.Account.
+func (h *Handler) account(s *Session) string {
+	if parts := strings.SplitN(s.Role, ":", 6); len(parts) == 6 && strings.HasPrefix(s.Role, "arn:") && parts[4] != "" {
+		return parts[4]
+	}
+	return h.cfg.Account
 }
 
 func presignDrop(a sigv4Auth) string {
@@ -574,14 +610,11 @@ func (h *Handler) target(c *Call, base *url.URL, a sigv4Auth) *Error {
 	if raw == "" {
 		raw = "/"
 	}
-	if c.Service == "s3" {
-		if b, ok := h.virtualBucket(r.Host); ok {
-			c.Bucket = b
-			if raw == "/" {
-				raw = "/" + b
-			} else {
-				raw = "/" + b + raw
-			}
+	if b := c.Bucket; b != "" {
+		if raw == "/" {
+			raw = "/" + b
+		} else {
+			raw = "/" + b + raw
 		}
 	}
 	c.rawPath = base.Path + raw
@@ -793,6 +826,8 @@ func (h *Handler) upstreamError(w http.ResponseWriter, r *http.Request, err erro
 	var e *Error
 	switch {
 	case errors.As(err, &e):
+	case c.stall != nil && c.stall.timedOut:
+		e = errBodyTimeout
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		// The client went away; nobody is left to answer.
 		c.Err = newError(KindBadRequest, "client closed the request", err)

@@ -40,6 +40,7 @@ type reqSpec struct {
 	header       http.Header
 	akid, secret string
 	host         string
+	chunked      bool // send the body with Transfer-Encoding: chunked
 }
 
 func (h *harness) signed(t testing.TB, s reqSpec) *http.Request {
@@ -75,6 +76,9 @@ func (h *harness) signed(t testing.TB, s reqSpec) *http.Request {
 	}
 	if s.host != "" {
 		r.Host = s.host
+	}
+	if s.chunked {
+		r.ContentLength = -1
 	}
 	if s.service == "s3" && r.Header.Get("X-Amz-Content-Sha256") == "" {
 		r.Header.Set("X-Amz-Content-Sha256", s.hash)
@@ -217,24 +221,48 @@ func TestRefusedBeforeForwarding(t *testing.T) {
 // verification size streams, and a wrong literal hash aborts the upstream
 // request before it completes.
 func TestLargeTamperedBodyNeverCompletes(t *testing.T) {
-	h := newHarness(t, harnessOptions{})
-	h.mustCreateBucket(t, "guarded")
-	good := randomBytes(3<<20, 5)
-	evil := append([]byte{}, good...)
-	evil[len(evil)-1] ^= 1
-	r := h.signed(t, reqSpec{method: "PUT", path: "/guarded/big", body: good})
-	r.Body = io.NopCloser(bytes.NewReader(evil))
-	resp, body := h.do(t, r)
-	if resp.StatusCode < 400 {
-		t.Fatalf("tampered large body accepted: %d %s", resp.StatusCode, body)
+	for _, tc := range []struct {
+		name    string
+		chunked bool // Transfer-Encoding: chunked, no Content-Length
+	}{
+		{name: "content-length"},
+		{name: "chunked", chunked: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, harnessOptions{})
+			h.mustCreateBucket(t, "guarded")
+			good := randomBytes(3<<20, 5)
+			evil := append([]byte{}, good...)
+			evil[len(evil)-1] ^= 1
+			r := h.signed(t, reqSpec{method: "PUT", path: "/guarded/big", body: good, chunked: tc.chunked})
+			// Both readers hand out the last bytes together with io.EOF,
+			// the case where a proxy that checks "at EOF" is too late.
+			r.Body = io.NopCloser(&eofWithData{data: evil})
+			resp, body := h.do(t, r)
+			if resp.StatusCode < 400 {
+				t.Fatalf("tampered large body accepted: %d %s", resp.StatusCode, body)
+			}
+			if resp.Header.Get("X-Gatehouse-Error") != "XAmzContentSHA256Mismatch" {
+				t.Fatalf("error = %q, want XAmzContentSHA256Mismatch", resp.Header.Get("X-Gatehouse-Error"))
+			}
+			head, _ := h.do(t, h.signed(t, reqSpec{method: "HEAD", path: "/guarded/big"}))
+			if head.StatusCode != 404 {
+				t.Fatalf("object stored despite the tampered body: HEAD = %d", head.StatusCode)
+			}
+		})
 	}
-	if resp.Header.Get("X-Gatehouse-Error") != "XAmzContentSHA256Mismatch" {
-		t.Fatalf("error = %q, want XAmzContentSHA256Mismatch", resp.Header.Get("X-Gatehouse-Error"))
+}
+
+// eofWithData returns its data in 64 KiB reads, the last one with io.EOF.
+type eofWithData struct{ data []byte }
+
+func (e *eofWithData) Read(p []byte) (int, error) {
+	n := copy(p[:min(len(p), 64<<10)], e.data)
+	e.data = e.data[n:]
+	if len(e.data) == 0 {
+		return n, io.EOF
 	}
-	head, _ := h.do(t, h.signed(t, reqSpec{method: "HEAD", path: "/guarded/big"}))
-	if head.StatusCode != 404 {
-		t.Fatalf("object stored despite the tampered body: HEAD = %d", head.StatusCode)
-	}
+	return n, nil
 }
 
 func TestPresignExpired(t *testing.T) {
@@ -740,6 +768,11 @@ func TestStalledClientBody(t *testing.T) {
 				t.Fatalf("gateway waited %v for a stalled body", waited)
 			}
 			if resp.StatusCode != 400 || resp.Header.Get("X-Gatehouse-Error") != "RequestTimeout" {
+				for _, c := range h.Calls() {
+					t.Logf("call %s %s status %d in %d err %v", c.Request.Method, c.Request.URL, c.Status, c.BytesIn, c.Err)
+				}
+				b, _ := io.ReadAll(resp.Body)
+				t.Logf("headers %v body %q", resp.Header, b)
 				t.Fatalf("stalled upload answered %d %s", resp.StatusCode, resp.Header.Get("X-Gatehouse-Error"))
 			}
 			head2, _ := h.do(t, h.signed(t, reqSpec{method: "HEAD", path: "/stall/obj"}))

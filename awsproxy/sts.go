@@ -225,17 +225,7 @@ func assumedRoleARN(roleARN, roleName, session string) string {
 // isGetCallerIdentity reports whether a verified call is
 // sts:GetCallerIdentity, which the gateway answers itself.
 func isGetCallerIdentity(c *Call) bool {
-	if c.Service != "sts" {
-		return false
-	}
-	if c.Request.URL.Query().Get("Action") == "GetCallerIdentity" {
-		return true
-	}
-	if c.Body != nil && strings.HasPrefix(c.Request.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
-		form, err := url.ParseQuery(string(c.Body))
-		return err == nil && form.Get("Action") == "GetCallerIdentity"
-	}
-	return false
+	return c.Service == "sts" && c.Classification.Operation == "GetCallerIdentity"
 }
 
 // serveCallerIdentity answers sts:GetCallerIdentity for the verified

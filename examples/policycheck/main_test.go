@@ -1,0 +1,103 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"strings"
+	"testing"
+)
+
+func runCmd(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(args, strings.NewReader(stdin), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestCheck(t *testing.T) {
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantOut  string
+		wantErr  string
+	}{
+		{"good policy", []string{"check", "testdata/policy.yaml"}, 0, "ok: 2 rules, revision ", ""},
+		{"starter policy", []string{"check", "starter:mcp-agents"}, 0, "ok: 8 rules", ""},
+		{"merged files", []string{"check", "starter:mcp-agents", "testdata/policy.yaml"}, 0, "ok: 10 rules", ""},
+		{"bad policy names the position", []string{"check", "testdata/bad.yaml"}, 1, "", "policy: testdata/bad.yaml:6:18: rule \"typo\": when: undefined field 'grups'"},
+		{"unknown profile", []string{"check", "-profiles", "custom", "testdata/policy.yaml"}, 1, "", `unknown mask profile "aws-secrets" (known: custom)`},
+		{"missing file", []string{"check", "testdata/nope.yaml"}, 1, "", "testdata/nope.yaml"},
+		{"no files", []string{"check"}, 2, "", "usage:"},
+		{"no command", nil, 2, "", "usage:"},
+		{"unknown command", []string{"lint", "x"}, 2, "", `unknown command "lint"`},
+		{"bad flag", []string{"check", "-nope", "x"}, 2, "", "flag provided but not defined"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := runCmd(t, "", tt.args...)
+			if code != tt.wantCode || !strings.Contains(out, tt.wantOut) || !strings.Contains(errOut, tt.wantErr) {
+				t.Fatalf("code %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+			}
+		})
+	}
+}
+
+func TestTest(t *testing.T) {
+	code, out, errOut := runCmd(t, "", "test", "testdata/policy.yaml", "--", "testdata/cases.yaml")
+	if code != 0 || !strings.Contains(out, "PASS read (testdata/cases.yaml:5:5)") || !strings.Contains(out, "PASS delete") || !strings.HasSuffix(out, "2 passed, 0 failed\n") {
+		t.Fatalf("code %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	if code, short, _ := runCmd(t, "", "test", "testdata/policy.yaml", "testdata/cases.yaml"); code != 0 || short != out {
+		t.Fatalf("test without --: code %d\n%s", code, short)
+	}
+	code, out, _ = runCmd(t, "", "test", "testdata/policy.yaml", "--", "testdata/cases.yaml", "testdata/failing.cases.yaml")
+	if code != 1 || !strings.Contains(out, "FAIL write is wrongly expected to pass") || !strings.Contains(out, "effect: got deny, want allow") ||
+		!strings.Contains(out, "| decision:  deny") || !strings.HasSuffix(out, "2 passed, 1 failed\n") {
+		t.Fatalf("code %d\nstdout:\n%s", code, out)
+	}
+	code, out, _ = runCmd(t, "", "test", "-v", "starter:mcp-agents", "--", "starter:mcp-agents.cases")
+	if code != 0 || !strings.Contains(out, "18 passed, 0 failed") || !strings.Contains(out, "| trace:") {
+		t.Fatalf("starter: code %d\n%s", code, out)
+	}
+	if code, _, errOut := runCmd(t, "", "test", "testdata/policy.yaml", "--", "testdata/policy.yaml"); code != 1 || !strings.Contains(errOut, `unknown field "rules" in the cases file`) {
+		t.Fatalf("policy as cases: code %d, %s", code, errOut)
+	}
+	if code, _, _ := runCmd(t, "", "test", "testdata/policy.yaml"); code != 2 {
+		t.Fatalf("test without cases: code %d", code)
+	}
+}
+
+func TestExplain(t *testing.T) {
+	code, out, errOut := runCmd(t, "", "explain", "testdata/policy.yaml", "--", "testdata/input.json")
+	want := []string{
+		"input:     principal https://idp.example.com#agent-1 (groups [agents], role \"\")",
+		"s3 s3:DeleteObject on [arn:aws:s3:::logs/a] at 2026-01-05T10:00:00Z",
+		"decision:  approve",
+		"rule:      approve-deletes (testdata/policy.yaml:6:5)",
+		"approve-deletes: approvers=[ops] min=1 mode=hold hold=25s grant=10m0s unavailable=reject",
+		"1  allow    allow-reads      testdata/policy.yaml:2:5  no match",
+	}
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Errorf("output lacks %q", w)
+		}
+	}
+	if code != 0 || t.Failed() {
+		t.Fatalf("code %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	input, err := os.ReadFile("testdata/input.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, stdinOut, _ := runCmd(t, string(input), "explain", "testdata/policy.yaml", "--", "-")
+	if code != 0 || strings.ReplaceAll(stdinOut, "-:", "testdata/input.json:") != out {
+		t.Fatalf("explain from stdin differs:\n%s", stdinOut)
+	}
+	if code, _, errOut := runCmd(t, "{request: {nope: 1}}", "explain", "testdata/policy.yaml", "--", "-"); code != 1 || !strings.Contains(errOut, `unknown field "nope" in request`) {
+		t.Fatalf("bad input: code %d %s", code, errOut)
+	}
+	if code, _, _ := runCmd(t, "", "explain", "testdata/policy.yaml", "--", "a", "b"); code != 2 {
+		t.Fatalf("two inputs: code %d", code)
+	}
+}

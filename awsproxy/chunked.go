@@ -17,7 +17,8 @@ const (
 	maxTrailerBytes = 16 << 10 // all trailer lines together
 	// DefaultMaxChunkSize bounds one chunk of a signed aws-chunked body:
 	// the gateway holds a whole chunk to verify it before forwarding it.
-	DefaultMaxChunkSize = 16 << 20
+	// SDKs that sign chunks send 64-128 KiB.
+	DefaultMaxChunkSize = 4 << 20
 )
 
 // chunkSigner computes the chain of chunk and trailer signatures of a
@@ -52,8 +53,13 @@ func (s *chunkSigner) next(kind, hash string) string {
 
 // chunkSig returns the signature of the next chunk with the given data.
 func (s *chunkSigner) chunkSig(data []byte) string {
-	sum := sha256.Sum256(data)
-	return s.next("AWS4-HMAC-SHA256-PAYLOAD", hex.EncodeToString(sum[:]))
+	return s.chunkSigHash(sha256Hex(data))
+}
+
+// chunkSigHash is chunkSig for data whose hex SHA-256 is already known, so
+// that one hash serves both the client's and the gateway's chain.
+func (s *chunkSigner) chunkSigHash(dataHash string) string {
+	return s.next("AWS4-HMAC-SHA256-PAYLOAD", dataHash)
 }
 
 // trailerSig returns the signature of the canonical trailer block
@@ -294,11 +300,12 @@ func (c *chunkReader) header() error {
 			return err
 		}
 	}
-	want := c.in.chunkSig(data)
+	dataHash := sha256Hex(data)
+	want := c.in.chunkSigHash(dataHash)
 	if !hmac.Equal([]byte(want), []byte(sig)) {
 		return chunkErr(KindSignatureMismatch, "aws-chunked chunk signature does not match")
 	}
-	out := c.out.chunkSig(data)
+	out := c.out.chunkSigHash(dataHash)
 	c.pending = append(c.pending[:0], sizeTok...)
 	c.pending = append(c.pending, ";chunk-signature="...)
 	c.pending = append(c.pending, out...)

@@ -80,7 +80,7 @@
 // # Bounds
 //
 // MaxHeaderBytes (64 KiB) bounds request headers; MaxBodyBuffer (16 MiB)
-// bounds a body that must be held to verify it; MaxChunkSize (16 MiB)
+// bounds a body that must be held to verify it; MaxChunkSize (4 MiB)
 // bounds one signed chunk; BodyReadTimeout (1 minute) bounds the wait for
 // the next bytes of a request body. Past a bound the request is refused
 // with an AWS-shaped error. The default Transport bounds dial,

@@ -21,6 +21,9 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/gatehouse-dev/gatehouse/awsproxy/catalog"
+	"github.com/gatehouse-dev/gatehouse/mask"
+	"github.com/gatehouse-dev/gatehouse/policy"
+	"github.com/gatehouse-dev/gatehouse/policy/approval"
 )
 
 // Defaults of the bounds in Config.
@@ -66,8 +69,15 @@ type Config struct {
 	// Stages run in order for every authenticated call before credentials
 	// are fetched; any error refuses the call.
 	Stages []Stage
+	// MaskHashKey keys the "hash" mask strategy (at least 16 bytes); without
+	// it, policies that ask for hashing fail closed.
+	MaskHashKey []byte
+	// MaxMaskBody bounds a response the gateway buffers to mask it; a
+	// larger one is withheld. Zero means mask.DefaultMaxBody.
+	MaxMaskBody int64
 	// ModifyResponse, if set, may rewrite an upstream response before it is
-	// returned (masking). An error refuses the response with an AWS error.
+	// returned, after the decision's mask obligations were applied. An
+	// error refuses the response with an AWS error.
 	ModifyResponse func(c *Call, resp *http.Response) error
 	// WebIdentity, if set, makes the handler answer unsigned
 	// sts:AssumeRoleWithWebIdentity calls itself, minting gateway session
@@ -147,6 +157,13 @@ type Call struct {
 	Classification catalog.Classification
 	// Upstream is the URL the request is sent to.
 	Upstream *url.URL
+	// Decision is the policy decision, when a PolicyStage ran.
+	Decision *policy.Decision
+	// Approval is the approval record of a call that needed one.
+	Approval *approval.Record
+	// Masked reports what masking changed in the response (paths,
+	// strategies and counts, never values); nil if nothing was masked.
+	Masked *mask.Report
 
 	// results
 	Status   int    // HTTP status returned to the client
@@ -164,6 +181,7 @@ type Call struct {
 	signed      []string // client-signed header names
 	rc          *http.ResponseController
 	stall       *deadlineBody // the body reader that enforces BodyReadTimeout
+	approved    bool          // an approval granted this exact call
 }
 
 type payloadMode uint8
@@ -187,6 +205,7 @@ type Handler struct {
 	proxy    *httputil.ReverseProxy
 	vhosts   []string
 	keys     keyCache
+	maskers  maskers
 }
 
 type callKey struct{}
@@ -236,6 +255,7 @@ func New(cfg Config) (*Handler, error) {
 		return nil, err
 	}
 	h := &Handler{
+		maskers:  maskers{cfg: mask.Config{HashKey: cfg.MaskHashKey, MaxBody: cfg.MaxMaskBody}},
 		cfg:      cfg,
 		resolver: res,
 		signer:   v4.NewSigner(),
@@ -851,10 +871,13 @@ func isTimeout(err error) bool {
 }
 
 func (h *Handler) modifyResponse(resp *http.Response) error {
+	c := resp.Request.Context().Value(callKey{}).(*Call)
+	if err := h.maskResponse(c, resp); err != nil {
+		return err
+	}
 	if h.cfg.ModifyResponse == nil {
 		return nil
 	}
-	c := resp.Request.Context().Value(callKey{}).(*Call)
 	return h.cfg.ModifyResponse(c, resp)
 }
 

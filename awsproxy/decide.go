@@ -1,0 +1,276 @@
+package awsproxy
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/mask"
+	"github.com/gatehouse-dev/gatehouse/policy"
+	"github.com/gatehouse-dev/gatehouse/policy/approval"
+)
+
+// PolicyStage returns a Stage that decides every call with engine, from the
+// verified principal and the catalog's classification.
+//
+//   - deny: AccessDenied naming the principal, the action, the resource and
+//     the deciding rule. Nothing is forwarded.
+//   - approve: the deciding rule's approval mode applies. reject refuses;
+//     hold and queue go through broker.Gate with a fingerprint of the exact
+//     request (see Fingerprint): a granted approval is consumed and the
+//     call goes on, a pending one is answered with an AWS-shaped
+//     ApprovalPending error carrying the approval id and URL (retry the
+//     identical request once approved), a denied or expired one with
+//     AccessDenied. A nil broker means no approver is reachable: refused.
+//     A broker or store failure refuses the call (503, fail closed).
+//   - allow: the call goes on carrying its decision; the handler applies
+//     the decision's mask obligations to the response.
+func PolicyStage(engine *policy.Engine, broker *approval.Broker) Stage {
+	return StageFunc(func(ctx context.Context, c *Call) error {
+		d := engine.Decide(PolicyInput(c))
+		c.Decision = &d
+		switch d.Effect {
+		case policy.Allow:
+			return nil
+		case policy.Approve:
+			return approve(ctx, broker, c, &d)
+		}
+		return &Error{Kind: KindAccessDenied, Message: deniedMessage(c, &d, "")}
+	})
+}
+
+// approve runs the approval flow of a call the policy holds for approval.
+func approve(ctx context.Context, broker *approval.Broker, c *Call, d *policy.Decision) error {
+	if len(d.Approvals) == 0 {
+		return &Error{Kind: KindAccessDenied, Message: deniedMessage(c, d, "requires an approval the policy does not describe")}
+	}
+	a := d.Approvals[0].Approval // the deciding rule's
+	switch {
+	case a.Mode == policy.Reject:
+		return &Error{Kind: KindAccessDenied, Message: deniedMessage(c, d, "requires an approval, and this rule rejects such calls")}
+	case broker == nil:
+		return &Error{Kind: KindAccessDenied, Message: deniedMessage(c, d, "requires an approval, and no approver is reachable")}
+	}
+	reqs := make([]approval.Requirement, len(d.Approvals))
+	for i, q := range d.Approvals {
+		reqs[i] = approval.Requirement{Rule: q.Rule, Reason: ruleReason(d, q.Rule), Groups: q.Approval.Approvers, MinApprovals: q.Approval.MinApprovals}
+	}
+	var hold time.Duration
+	if a.Mode == policy.Hold {
+		hold = a.HoldTimeout
+	}
+	res, err := broker.Gate(ctx, approval.Request{
+		Principal: c.Session.Principal, Action: c.Classification.Action, Resources: c.Classification.Resources,
+		Fingerprint: Fingerprint(c), Requirements: reqs, GrantTTL: a.GrantTTL,
+		Summary: map[string]string{
+			"service": c.Service, "operation": c.Classification.Operation, "region": c.Region,
+			"method": c.Request.Method, "path": c.Request.URL.Path,
+		},
+	}, approval.GateOptions{Hold: hold, QueueWhenUnavailable: a.Unavailable == policy.Queue})
+	if err != nil {
+		return &Error{Kind: KindInternal, Code: "ServiceUnavailable", Status: 503, Message: "the approval service is unavailable; the call was not made", Err: err}
+	}
+	rec := res.Record
+	c.Approval = &rec
+	switch res.Outcome {
+	case approval.OutcomeGranted:
+		c.approved = true
+		return nil
+	case approval.OutcomePending:
+		return &Error{Kind: KindAccessDenied, Code: "ApprovalPending", Message: fmt.Sprintf(
+			"%s: approval %s is pending at %s; repeat the identical request once it is approved",
+			deniedMessage(c, d, "requires an approval"), rec.ID, res.URL)}
+	}
+	why := "the approval was " + string(rec.State)
+	if rec.Note != "" {
+		why += ": " + rec.Note
+	}
+	return &Error{Kind: KindAccessDenied, Message: deniedMessage(c, d, why)}
+}
+
+func ruleReason(d *policy.Decision, rule string) string {
+	for _, m := range d.Matched {
+		if m.Rule == rule {
+			return m.Reason
+		}
+	}
+	return ""
+}
+
+// Fingerprint identifies the exact request an approval is bound to: the
+// principal, IAM action, resources, method, upstream path, canonical query
+// and the payload hash the client signed (the body's SHA-256 when it was
+// signed by hash; for unsigned or streamed payloads the body is not bound,
+// only everything else).
+func Fingerprint(c *Call) string {
+	h := sha256.New()
+	var q strings.Builder
+	if err := writeCanonicalQuery(&q, c.rawQuery, ""); err != nil {
+		q.WriteString(c.rawQuery)
+	}
+	who := ""
+	if c.Session != nil {
+		who = c.Session.Principal.String()
+	}
+	for _, part := range []string{who, c.Classification.Action, strings.Join(c.Classification.Resources, "\x01"), c.Request.Method, c.rawPath, q.String(), c.PayloadHash} {
+		h.Write([]byte(part))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// PolicyInput describes a verified call to the policy engine.
+func PolicyInput(c *Call) *policy.Input {
+	cl := &c.Classification
+	in := &policy.Input{Request: policy.Request{
+		Service: c.Service, Region: c.Region,
+		Operation: cl.Operation, Action: cl.Action,
+		ReadOnly: cl.ReadOnly, CredentialIssuing: cl.CredentialIssuing, ReturnsSecrets: cl.ReturnsSecrets,
+		Resources: cl.Resources,
+		Method:    c.Request.Method, Path: c.Request.URL.Path,
+		UserAgent: c.Request.UserAgent(), Time: c.Start,
+	}}
+	if c.Session != nil {
+		in.Principal, in.Role = c.Session.Principal, c.Session.Role
+	}
+	if len(cl.Resources) > 0 {
+		in.Request.Resource = cl.Resources[0]
+	}
+	if len(cl.Params) > 0 {
+		in.Request.Params = make(map[string]any, len(cl.Params))
+		for k, v := range cl.Params {
+			in.Request.Params[k] = v
+		}
+	}
+	if host, _, err := net.SplitHostPort(c.Request.RemoteAddr); err == nil {
+		in.Request.SourceIP = host
+	}
+	return in
+}
+
+// deniedMessage reads like AWS's own AccessDenied messages, plus the rule.
+func deniedMessage(c *Call, d *policy.Decision, why string) string {
+	who := "caller"
+	if c.Session != nil {
+		who = c.Session.Principal.String()
+	}
+	action := c.Classification.Action
+	if action == "" {
+		action = c.Service + ":" + "Unknown"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "User: %s is not authorized to perform: %s", who, action)
+	if len(c.Classification.Resources) > 0 {
+		fmt.Fprintf(&b, " on resource: %s", c.Classification.Resources[0])
+	}
+	switch {
+	case d.Rule != "":
+		fmt.Fprintf(&b, " (gatehouse rule %q", d.Rule)
+		if d.Reason != "" {
+			fmt.Fprintf(&b, ": %s", d.Reason)
+		}
+		b.WriteString(")")
+	default:
+		b.WriteString(" (no gatehouse rule allows it)")
+	}
+	if why != "" {
+		b.WriteString(": " + why)
+	}
+	return b.String()
+}
+
+// maskers compiles the mask obligations of decisions into maskers, once
+// per distinct (obligations, service, operation), and keeps them.
+type maskers struct {
+	cfg mask.Config
+	mu  sync.Mutex
+	m   map[string]*mask.Masker
+}
+
+const maxCachedMaskers = 1024
+
+// forCall returns the masker for c's obligations, nil when there is
+// nothing to mask for this operation.
+func (ms *maskers) forCall(c *Call) (*mask.Masker, error) {
+	if c.Decision == nil || len(c.Decision.Obligations.Masks) == 0 {
+		return nil, nil
+	}
+	svc, op := c.Service, c.Classification.Operation
+	var key strings.Builder
+	key.WriteString(svc + "\x00" + op)
+	for _, m := range c.Decision.Obligations.Masks {
+		fmt.Fprintf(&key, "\x00%s\x01%s\x01%s\x01%d", m.Profile, m.Path, m.Strategy, m.Keep)
+	}
+	ms.mu.Lock()
+	cached, ok := ms.m[key.String()]
+	ms.mu.Unlock()
+	if ok {
+		return cached, nil
+	}
+	var rules []mask.Rule
+	xml := false
+	switch protocolOf(c.Classification.Service) {
+	case ProtocolRESTXML, ProtocolQuery, ProtocolEC2:
+		xml = true
+	}
+	for _, m := range c.Decision.Obligations.Masks {
+		if m.Profile != "" {
+			rules = append(rules, mask.ProfileRules(m.Profile, svc, op)...)
+			continue
+		}
+		r := mask.Rule{Name: "policy", Strategy: mask.Strategy(m.Strategy), Keep: m.Keep}
+		if xml {
+			r.XML = m.Path
+		} else {
+			r.JSON = m.Path
+		}
+		rules = append(rules, r)
+	}
+	var out *mask.Masker
+	if len(rules) > 0 {
+		cfg := ms.cfg
+		cfg.Rules = rules
+		var err error
+		if out, err = mask.New(cfg); err != nil {
+			return nil, err
+		}
+	}
+	ms.mu.Lock()
+	if ms.m == nil || len(ms.m) >= maxCachedMaskers {
+		ms.m = make(map[string]*mask.Masker)
+	}
+	ms.m[key.String()] = out
+	ms.mu.Unlock()
+	return out, nil
+}
+
+// maskResponse applies c's mask obligations to resp. Failures refuse the
+// response: it is never passed through unmasked.
+func (h *Handler) maskResponse(c *Call, resp *http.Response) error {
+	m, err := h.maskers.forCall(c)
+	if err != nil {
+		return newError(KindInternal, "the response's mask rules do not compile", err)
+	}
+	if m == nil {
+		return nil
+	}
+	rep, err := m.MaskResponse(resp)
+	c.Masked = rep
+	var syn *mask.SyntaxError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, mask.ErrTooLarge):
+		return newError(KindBadGateway, "the response is too large to mask and is withheld", err)
+	case errors.As(err, &syn):
+		return newError(KindBadGateway, "the upstream response could not be parsed for masking and is withheld", err)
+	}
+	return newError(KindBadGateway, "the upstream response could not be masked and is withheld", err)
+}

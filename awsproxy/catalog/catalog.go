@@ -107,6 +107,17 @@ type Operation struct {
 	svc        *Service
 	order      []int32 // indexes into Inputs sorted by (location code, Wire)
 	restParams bool    // has query or header members
+	wireMask   uint64  // wireBit of every query and header member
+}
+
+// wireBit is a cheap one-in-64 filter on query keys and header names: a
+// request key whose bit is not in an operation's wireMask is none of its
+// members, without a lookup.
+func wireBit(w string) uint64 {
+	if w == "" {
+		return 1
+	}
+	return 1 << ((uint(len(w))*31 + uint(w[0])*7 + uint(w[len(w)-1])) % 64)
 }
 
 // Service returns the service the operation belongs to.
@@ -241,6 +252,7 @@ func (o *Operation) index() {
 		}
 		if m.Location == LocationHeader || m.Location == LocationQuery {
 			o.restParams = true
+			o.wireMask |= wireBit(m.Wire)
 		}
 		m.Sensitive = m.Sensitive || secretName(m.Name)
 		o.order[i] = int32(i)

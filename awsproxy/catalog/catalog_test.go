@@ -1,7 +1,10 @@
 package catalog
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
+	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -368,4 +371,46 @@ func TestSensitiveNeverInParams(t *testing.T) {
 		}
 	}
 	t.Logf("%d operations with sensitive members checked", checked)
+}
+
+// tableHeader returns the first lines of the embedded table.
+func tableHeader() (string, error) {
+	zr, err := gzip.NewReader(strings.NewReader(table))
+	if err != nil {
+		return "", err
+	}
+	buf := make([]byte, 512)
+	n, _ := io.ReadFull(zr, buf)
+	head, _, _ := bytes.Cut(buf[:n], []byte("\nS\t"))
+	return string(head), nil
+}
+
+func TestDecodeRejects(t *testing.T) {
+	tests := []struct{ name, text string }{
+		{"empty", ""},
+		{"wrong magic", "gatehouse-catalog 2\nsource a b\ncounts\n"},
+		{"operation before service", "gatehouse-catalog 1\nsource m v\ncounts\nO\tA\tGET\t/\t\t\t\n"},
+		{"unknown protocol", "gatehouse-catalog 1\nsource m v\ncounts\nS\tx\t1\tsoap\tx\tx\t\t\t\t\n"},
+		{"bad member", "gatehouse-catalog 1\nsource m v\ncounts\nS\tx\t1\tjson\tx\tx\tX\t1.0\t\t\nO\tA\tPOST\t/\t\t\tzzName\n"},
+		{"duplicate operation", "gatehouse-catalog 1\nsource m v\ncounts\nS\tx\t1\tjson\tx\tx\tX\t1.0\t\t\nO\tA\tPOST\t/\t\t\t\nO\tA\tPOST\t/\t\t\t\n"},
+		{"short record", "gatehouse-catalog 1\nsource m v\ncounts\nS\tx\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := parse(tt.text); err == nil {
+				t.Error("accepted")
+			}
+		})
+	}
+	if _, err := decode("not gzip"); err == nil {
+		t.Error("decode accepted a non-gzip table")
+	}
+	c, err := parse("gatehouse-catalog 1\nsource m v\ncounts\nS\tx\t1\tjson\tx\tx\tX\t1.0\t\t\nO\tA\tPOST\t/\t\t\tbs!Name\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := c.Classify(target("x", "X.A", `{"Name":"n"}`))
+	if got.Operation != "A" || got.Action != "x:A" || got.Params["Name"] != "n" || c.Source() != "m@v" {
+		t.Errorf("tiny catalog: %+v", got)
+	}
 }

@@ -138,7 +138,7 @@ func (c *Catalog) Classify(r *Request) Classification {
 		cntBuf [8]nameCount
 	)
 	p := params{kvs: kvBuf[:0], counts: cntBuf[:0]}
-	p.collect(r, op, g, &rest, form)
+	p.collect(r, op, &rest, form)
 	refine(r, op, &p, &out)
 	out.Resources = resources(r, op, &p)
 	if len(out.Resources) > MaxResources {
@@ -373,7 +373,7 @@ func usable(m *Member) bool {
 // query parameters and headers the request carries (looked up by wire
 // name, applied in member order so the result does not depend on map
 // order), then the body.
-func (p *params) collect(r *Request, op *Operation, g *group, rest *restMatch, form *formBody) {
+func (p *params) collect(r *Request, op *Operation, rest *restMatch, form *formBody) {
 	if rest.best != nil && rest.best.op == op {
 		for i, l := range rest.best.labels {
 			if m := op.member('u', l); m != nil && usable(m) {
@@ -385,7 +385,7 @@ func (p *params) collect(r *Request, op *Operation, g *group, rest *restMatch, f
 		var hits [maxHits]int32
 		n := 0
 		for k := range r.Query {
-			if !g.wires[k] {
+			if op.wireMask&wireBit(k) == 0 {
 				continue
 			}
 			if i := op.memberIndex('q', k); i >= 0 && usable(&op.Inputs[i]) {
@@ -398,7 +398,7 @@ func (p *params) collect(r *Request, op *Operation, g *group, rest *restMatch, f
 			}
 		}
 		for k := range r.Header {
-			if !g.wires[k] {
+			if op.wireMask&wireBit(k) == 0 {
 				continue
 			}
 			if i := op.memberIndex('h', k); i >= 0 && usable(&op.Inputs[i]) {
@@ -426,7 +426,7 @@ func (p *params) collect(r *Request, op *Operation, g *group, rest *restMatch, f
 	}
 	query := op.svc.Protocol == ProtocolQuery || op.svc.Protocol == ProtocolEC2
 	switch {
-	case form != nil:
+	case form != nil && (query || op.svc.QueryCompatible):
 		p.fromForm(op, form)
 	case len(r.Body) > 0 && (query && isForm(r) || op.svc.QueryCompatible && formType(r)):
 		p.fromForm(op, parseForm(r.Body))

@@ -17,7 +17,6 @@ type group struct {
 	actions  map[string][]*Operation // query Action -> candidates, preferred first
 	rpc      map[string][]*Operation // operation name -> candidates of non-REST services
 	rest     map[string]*node        // HTTP method -> URI template trie
-	wires    map[string]bool         // query keys and headers some REST operation reads
 }
 
 func (g *group) build() error {
@@ -46,17 +45,9 @@ func (g *group) build() error {
 			if g.rest == nil {
 				g.rest = map[string]*node{}
 			}
-			if g.wires == nil {
-				g.wires = map[string]bool{}
-			}
 			for _, op := range s.ops {
 				if err := g.addRoute(op); err != nil {
 					return err
-				}
-				for _, m := range op.Inputs {
-					if m.Location == LocationQuery || m.Location == LocationHeader {
-						g.wires[m.Wire] = true
-					}
 				}
 			}
 		}

@@ -183,6 +183,30 @@ type restMatch struct {
 	kinds [maxTemplateSegments + 2]segKind
 	r     *Request
 	xid   string // the SDK's x-id hint
+
+	// A copy of a small query string's keys and first values: most
+	// requests have a handful, and comparing them beats hashing.
+	nq int // -1: too many, use the map
+	qk [8]string
+	qv [8]string
+}
+
+// query returns the first value of a query parameter and whether it is
+// present.
+func (m *restMatch) query(key string) (string, bool) {
+	if m.nq < 0 {
+		vs, ok := m.r.Query[key]
+		if !ok || len(vs) == 0 {
+			return "", ok
+		}
+		return vs[0], true
+	}
+	for i := 0; i < m.nq; i++ {
+		if m.qk[i] == key {
+			return m.qv[i], true
+		}
+	}
+	return "", false
 }
 
 type score struct{ lits, req, xid int }
@@ -219,9 +243,18 @@ func (g *group) matchREST(r *Request, m *restMatch) *Operation {
 	}
 	m.r = r
 	m.path = path
-	if vs := r.Query["x-id"]; len(vs) > 0 {
-		m.xid = vs[0]
+	if len(r.Query) > len(m.qk) {
+		m.nq = -1
+	} else {
+		for k, vs := range r.Query {
+			m.qk[m.nq] = k
+			if len(vs) > 0 {
+				m.qv[m.nq] = vs[0]
+			}
+			m.nq++
+		}
 	}
+	m.xid, _ = m.query("x-id")
 	m.split()
 	m.walk(root, 0, 0, 0)
 	if m.best == nil {
@@ -339,21 +372,20 @@ func (m *restMatch) finish(routes []*route, nk, nc int, extra segKind) {
 
 // consider compares a matching route with the best so far.
 func (m *restMatch) consider(rt *route, nk, nc int) {
-	q := m.r.Query
-	if len(rt.lits) > len(q) {
+	if len(rt.lits) > len(m.r.Query) {
 		return
 	}
 	var sc score
 	for _, l := range rt.lits {
-		vs, ok := q[l.key]
-		if !ok || (l.hasValue && (len(vs) == 0 || vs[0] != l.value)) {
+		v, ok := m.query(l.key)
+		if !ok || (l.hasValue && v != l.value) {
 			return
 		}
 		sc.lits++
 	}
 	ok := true
 	for _, k := range rt.reqQ {
-		if _, has := q[k]; has {
+		if _, has := m.query(k); has {
 			sc.req++
 		} else {
 			ok = false

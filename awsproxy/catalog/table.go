@@ -1,7 +1,6 @@
 package catalog
 
 import (
-	"bytes"
 	"compress/gzip"
 	_ "embed"
 	"errors"
@@ -164,16 +163,4 @@ func parseMember(tok string) (Member, error) {
 	}
 	m.Name, m.Wire = name, wire
 	return m, nil
-}
-
-// tableHeader returns the first lines of the embedded table (tests).
-func tableHeader() (string, error) {
-	zr, err := gzip.NewReader(strings.NewReader(table))
-	if err != nil {
-		return "", err
-	}
-	buf := make([]byte, 512)
-	n, _ := io.ReadFull(zr, buf)
-	head, _, _ := bytes.Cut(buf[:n], []byte("\nS\t"))
-	return string(head), nil
 }

@@ -1,21 +1,28 @@
-// Command quickstart runs a small, real gatehouse flow on 127.0.0.1 and
-// prints what happened at each step:
+// Command quickstart runs the whole gatehouse flow on 127.0.0.1 and prints
+// what happens at each step. Everything is in-process:
 //
-//   - an S3 upstream that verifies SigV4 signatures (gofakes3) and knows
-//     only the gateway's own key;
-//   - the awsproxy gateway, which holds that key;
-//   - a stock AWS SDK for Go v2 client, which holds only a gateway key tied
-//     to a workload identity, pointed at the gateway.
+//   - a development OIDC provider (client-credentials for a demo agent and
+//     a demo approver);
+//   - AWS stand-ins: an S3 that verifies SigV4 (gofakes3) and small Secrets
+//     Manager and IAM endpoints; they know only the gateway's own key;
+//   - the gateway: keyless session credentials through its STS endpoint,
+//     the operation catalog, the starter policy for MCP agents, masking,
+//     and an approval broker with its approver API;
+//   - an agent using the stock AWS SDK for Go v2 with nothing but its OIDC
+//     token (the web-identity flow), and an approver using the approval API.
 //
-// The client creates a bucket, uploads, lists and reads an object; then a
-// caller with an unknown key and a caller with a forged signature are
-// refused before anything reaches the upstream.
+// The agent lists buckets (allowed), reads a secret (masked), deletes a
+// production bucket (held until the approver approves), and tries to
+// create an IAM user (denied). With -serve the gateway keeps running and
+// the quickstart prints how to try it by hand.
 //
 // Run it with: go run ./examples/quickstart
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -23,14 +30,18 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/logging"
 	"github.com/rclone/gofakes3"
@@ -38,18 +49,17 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/awsproxy"
 	"github.com/gatehouse-dev/gatehouse/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/testidp"
+	"github.com/gatehouse-dev/gatehouse/policy"
+	"github.com/gatehouse-dev/gatehouse/policy/approval"
 )
 
-// Demo keys. The agent's key is only good at the gateway; the upstream key
-// never leaves the gateway.
 const (
-	agentKey      = "GHAGENTDEMO0000001"
-	agentSecret   = "agent-secret-valid-only-at-the-gateway"
-	upstreamKey   = "AKIADEMOUPSTREAM01"
-	upstreamSec   = "upstream-secret-held-by-the-gateway"
-	region        = "us-east-1"
-	demoBucket    = "demo-bucket"
-	demoObjectKey = "reports/hello.txt"
+	upstreamKey    = "AKIADEMOUPSTREAM01"
+	upstreamSecret = "upstream-secret-held-only-by-the-gateway"
+	region         = "us-east-1"
+	roleARN        = "arn:aws:iam::111122223333:role/mcp-agents"
+	audience       = "gatehouse"
 )
 
 func main() {
@@ -61,162 +71,341 @@ func main() {
 	}
 }
 
+// world is everything the demo runs.
+type world struct {
+	out      io.Writer
+	idp      *testidp.IdP
+	gateway  string
+	broker   *approval.Broker
+	mu       sync.Mutex
+	lastCall *awsproxy.Call
+	stop     []func()
+}
+
 func run(ctx context.Context, out io.Writer, serve bool) error {
-	// 1. The upstream: an in-memory S3 that checks every SigV4 signature
-	// against the one key it knows.
-	var upstreamHits atomic.Int64
-	fake := gofakes3.New(s3mem.New(), gofakes3.WithV4Auth(map[string]string{upstreamKey: upstreamSec}))
-	s3Handler := fake.Server()
-	upstreamURL, stopUpstream, err := listen(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		upstreamHits.Add(1)
-		s3Handler.ServeHTTP(w, r)
-	}))
-	if err != nil {
-		return err
-	}
-	defer stopUpstream()
-
-	// 2. The gateway: authenticates the agent, re-signs with its own key.
-	agent := identity.Principal{Issuer: "https://idp.example", Subject: "mcp-agent-7", ClientID: "reporting-agent", Groups: []string{"mcp-agents"}}
-	gw, err := awsproxy.New(awsproxy.Config{
-		Authenticator: awsproxy.StaticAuthenticator{agentKey: {SecretAccessKey: agentSecret, Principal: agent}},
-		Credentials:   awsproxy.StaticCredentials(credentials.NewStaticCredentialsProvider(upstreamKey, upstreamSec, "")),
-		Upstreams:     map[string]string{"s3": upstreamURL},
-		OnDone: func(c *awsproxy.Call) {
-			who := "unauthenticated"
-			if c.Session != nil {
-				who = c.Session.Principal.String()
-			}
-			verdict := "forwarded"
-			if c.Err != nil {
-				verdict = "refused: " + c.Err.Message
-			}
-			fmt.Fprintf(out, "   gateway: %-6s %-40s by %-34s -> %d %s\n", c.Request.Method, trim(c.Request.URL.RequestURI(), 40), who, c.Status, verdict)
-		},
-	})
-	if err != nil {
-		return err
-	}
-	gatewayURL, stopGateway, err := listen(gw)
-	if err != nil {
-		return err
-	}
-	defer stopGateway()
-	fmt.Fprintf(out, "gatehouse quickstart\n  upstream S3 (verifies SigV4, knows only the gateway key): %s\n  gateway (holds the only upstream key):                   %s\n\n", upstreamURL, gatewayURL)
-
-	client, err := s3Client(ctx, gatewayURL, agentKey, agentSecret)
-	if err != nil {
-		return err
-	}
-	step := func(name string, f func() (string, error)) error {
-		fmt.Fprintf(out, "-> %s\n", name)
-		msg, err := f()
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
+	w := &world{out: out}
+	defer func() {
+		for i := len(w.stop) - 1; i >= 0; i-- {
+			w.stop[i]()
 		}
-		fmt.Fprintf(out, "   client:  %s\n", msg)
-		return nil
+	}()
+	if err := w.start(ctx); err != nil {
+		return err
 	}
+	agent, err := w.agentConfig(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "gatehouse quickstart: gateway %s, identity provider %s\n", w.gateway, w.idp.Issuer)
+	fmt.Fprintln(out, "The agent holds no AWS key: only its OIDC token, exchanged at the gateway's STS endpoint.")
+	who, err := sts.NewFromConfig(agent).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		return fmt.Errorf("GetCallerIdentity: %w", err)
+	}
+	fmt.Fprintf(out, "\nagent is %s\n", aws.ToString(who.Arn))
+
+	s3c := s3.NewFromConfig(agent, func(o *s3.Options) { o.UsePathStyle = true })
+	sm := secretsmanager.NewFromConfig(agent)
+	iamc := iam.NewFromConfig(agent)
 	steps := []struct {
 		name string
-		f    func() (string, error)
+		call func() (string, error)
 	}{
-		{"agent creates bucket " + demoBucket, func() (string, error) {
-			_, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(demoBucket)})
-			return "bucket created", err
-		}},
-		{"agent uploads " + demoObjectKey, func() (string, error) {
-			_, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(demoBucket), Key: aws.String(demoObjectKey), Body: strings.NewReader("quarterly numbers, signed by the gateway\n")})
-			return "object uploaded", err
-		}},
-		{"agent lists the bucket", func() (string, error) {
-			res, err := client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(demoBucket)})
+		{"list buckets", func() (string, error) {
+			res, err := s3c.ListBuckets(ctx, &s3.ListBucketsInput{})
 			if err != nil {
 				return "", err
 			}
-			var keys []string
-			for _, o := range res.Contents {
-				keys = append(keys, aws.ToString(o.Key))
+			var names []string
+			for _, b := range res.Buckets {
+				names = append(names, aws.ToString(b.Name))
 			}
-			return fmt.Sprintf("%d object(s): %s", len(keys), strings.Join(keys, ", ")), nil
+			return "buckets: " + strings.Join(names, ", "), nil
 		}},
-		{"agent reads the object back", func() (string, error) {
-			res, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(demoBucket), Key: aws.String(demoObjectKey)})
+		{"read the database secret", func() (string, error) {
+			res, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("prod/db")})
 			if err != nil {
 				return "", err
 			}
-			defer res.Body.Close()
-			b, err := io.ReadAll(res.Body)
-			return fmt.Sprintf("read %q", strings.TrimSpace(string(b))), err
+			return fmt.Sprintf("SecretString = %q", aws.ToString(res.SecretString)), nil
+		}},
+		{"delete the production bucket prod-reports (needs a human)", func() (string, error) {
+			go w.approveNext(ctx)
+			_, err := s3c.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: aws.String("prod-reports")})
+			return "bucket deleted after approval", err
+		}},
+		{"create an IAM user", func() (string, error) {
+			_, err := iamc.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("backdoor")})
+			return "user created", err
 		}},
 	}
 	for _, s := range steps {
-		if err := step(s.name, s.f); err != nil {
-			return err
-		}
-	}
-
-	// 3. Callers the gateway must refuse before anything reaches AWS.
-	for _, bad := range []struct{ name, key, secret string }{
-		{"a caller with an unknown key lists buckets", "AKIASTOLENKEY00001", "whatever"},
-		{"a caller with a forged signature lists buckets", agentKey, "guessed-secret"},
-		{"a caller using the upstream key directly lists buckets", upstreamKey, upstreamSec},
-	} {
-		before := upstreamHits.Load()
-		fmt.Fprintf(out, "-> %s\n", bad.name)
-		c, err := s3Client(ctx, gatewayURL, bad.key, bad.secret)
-		if err != nil {
-			return err
-		}
-		_, err = c.ListBuckets(ctx, &s3.ListBucketsInput{})
+		fmt.Fprintf(out, "\n-> agent: %s\n", s.name)
+		msg, err := s.call()
 		var ae smithy.APIError
-		if !errors.As(err, &ae) {
-			return fmt.Errorf("%s: expected an AWS error, got %v", bad.name, err)
+		switch {
+		case err == nil:
+			fmt.Fprintf(out, "   result:   %s\n", msg)
+		case errors.As(err, &ae):
+			fmt.Fprintf(out, "   result:   refused, %s: %s\n", ae.ErrorCode(), ae.ErrorMessage())
+		default:
+			return fmt.Errorf("%s: %w", s.name, err)
 		}
-		fmt.Fprintf(out, "   client:  refused with %s (upstream requests during the call: %d)\n", ae.ErrorCode(), upstreamHits.Load()-before)
+		w.describeLastCall()
 	}
-	fmt.Fprintln(out, "\ndone: every allowed call was verified, tied to", agent.String(), "and re-signed with the gateway's key.")
-
+	fmt.Fprintln(out, "\ndone: every call was verified, tied to the agent's identity, decided by policy and re-signed by the gateway.")
 	if serve {
-		fmt.Fprintf(out, "\nThe gateway keeps running. Try it with the AWS CLI v2:\n\n"+
-			"  export AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s AWS_REGION=%s\n"+
-			"  aws --endpoint-url %s s3 ls s3://%s --recursive\n\nPress Ctrl-C to stop.\n", agentKey, agentSecret, region, gatewayURL, demoBucket)
+		fmt.Fprintf(out, "\nThe gateway keeps running at %s. With an OIDC token for the agent in a file:\n\n"+
+			"  export AWS_ROLE_ARN=%s AWS_WEB_IDENTITY_TOKEN_FILE=/path/to/token AWS_REGION=%s\n"+
+			"  export AWS_ENDPOINT_URL_STS=%s AWS_ENDPOINT_URL=%s\n\n"+
+			"Get a token from the demo identity provider with:\n\n"+
+			"  curl -s -u reporting-agent:agent-secret -d grant_type=client_credentials %s\n\nPress Ctrl-C to stop.\n",
+			w.gateway, roleARN, region, w.gateway, w.gateway, w.idp.TokenURL())
 		select {}
 	}
 	return nil
 }
 
-// s3Client builds a stock SDK client aimed at the gateway. No custom HTTP
-// client is passed, so AWS_CA_BUNDLE in the environment keeps working.
-func s3Client(ctx context.Context, endpoint, key, secret string) (*s3.Client, error) {
-	cfg, err := config.LoadDefaultConfig(ctx,
-		config.WithRegion(region),
-		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(key, secret, "")),
-		config.WithBaseEndpoint(endpoint),
-		config.WithRetryMaxAttempts(1),
-		config.WithLogger(logging.Nop{}),
-	)
+// start brings up the identity provider, the AWS stand-ins and the gateway.
+func (w *world) start(ctx context.Context) error {
+	idp, err := testidp.Start(audience, map[string]testidp.Client{
+		"reporting-agent": {Secret: "agent-secret", Subject: "reporting-agent", Groups: []string{"mcp-agents"}},
+		"alice":           {Secret: "approver-secret", Subject: "alice", Groups: []string{"platform-oncall"}},
+	})
+	if err != nil {
+		return err
+	}
+	w.idp = idp
+	w.stop = append(w.stop, idp.Close)
+
+	backend := s3mem.New()
+	for _, b := range []string{"prod-reports", "scratch"} {
+		if err := backend.CreateBucket(ctx, b); err != nil {
+			return err
+		}
+	}
+	s3URL, err := w.listen(gofakes3.New(backend, gofakes3.WithV4Auth(map[string]string{upstreamKey: upstreamSecret})).Server())
+	if err != nil {
+		return err
+	}
+	secretsURL, err := w.listen(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		rw.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		json.NewEncoder(rw).Encode(map[string]any{
+			"ARN": "arn:aws:secretsmanager:us-east-1:111122223333:secret:prod/db-Ab12Cd", "Name": "prod/db",
+			"SecretString": `{"username":"app","password":"correct-horse-battery-staple"}`, "VersionId": "1",
+		})
+	}))
+	if err != nil {
+		return err
+	}
+	iamURL, err := w.listen(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		http.Error(rw, "the IAM stand-in must never be reached", http.StatusTeapot)
+	}))
+	if err != nil {
+		return err
+	}
+
+	verifier, err := identity.NewVerifier(ctx, identity.VerifierConfig{Issuers: []identity.Issuer{{URL: idp.Issuer, Audiences: []string{audience}}}})
+	if err != nil {
+		return err
+	}
+	roles, err := identity.NewRoleMapper([]identity.Role{{Name: "mcp-agents", ARN: roleARN, When: `"mcp-agents" in principal.groups`}})
+	if err != nil {
+		return err
+	}
+	sessions, err := identity.NewSessions(identity.SessionConfig{Keys: []identity.SessionKey{{ID: "demo", Secret: bytes.Repeat([]byte("k"), 32)}}})
+	if err != nil {
+		return err
+	}
+	engine, err := policy.NewEngine(policy.EngineConfig{Files: []string{"starter:mcp-agents"}})
+	if err != nil {
+		return err
+	}
+	store, err := approval.NewMemoryStore(approval.MemoryConfig{})
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	gw, err := listenURL()
+	if err != nil {
+		return err
+	}
+	w.broker, err = approval.New(approval.Config{Store: store, URLBase: gw.url + "/approvals/ui/"})
+	if err != nil {
+		return err
+	}
+	approvals, err := approval.NewHandler(approval.HandlerConfig{Broker: w.broker})
+	if err != nil {
+		return err
+	}
+	handler, err := awsproxy.New(awsproxy.Config{
+		Authenticator: awsproxy.SessionAuthenticator(sessions),
+		WebIdentity:   &identity.Exchanger{Verifier: verifier, Roles: roles, Sessions: sessions},
+		Credentials:   awsproxy.StaticCredentials(credentials.NewStaticCredentialsProvider(upstreamKey, upstreamSecret, "")),
+		Upstreams:     map[string]string{"s3": s3URL, "secretsmanager": secretsURL, "iam": iamURL},
+		Stages:        []awsproxy.Stage{awsproxy.PolicyStage(engine, w.broker)},
+		OnDone: func(c *awsproxy.Call) {
+			w.mu.Lock()
+			w.lastCall = c
+			w.mu.Unlock()
+		},
+	})
+	if err != nil {
+		return err
+	}
+	bearer := &identity.Bearer{Verifier: verifier}
+	mux.Handle("/approvals/", http.StripPrefix("/approvals", bearer.Wrap(approvals)))
+	mux.Handle("/", handler)
+	w.gateway = gw.url
+	w.stop = append(w.stop, gw.serve(mux))
+	return nil
+}
+
+// agentConfig is the agent's stock SDK configuration: its token goes to the
+// gateway's STS endpoint, every call to the gateway.
+func (w *world) agentConfig(ctx context.Context) (aws.Config, error) {
+	token, err := w.clientToken("reporting-agent", "agent-secret")
+	if err != nil {
+		return aws.Config{}, err
+	}
+	dir, err := os.MkdirTemp("", "gatehouse-quickstart-")
+	if err != nil {
+		return aws.Config{}, err
+	}
+	w.stop = append(w.stop, func() { os.RemoveAll(dir) })
+	tokenFile := filepath.Join(dir, "token")
+	if err := os.WriteFile(tokenFile, []byte(token), 0o600); err != nil {
+		return aws.Config{}, err
+	}
+	stsClient := sts.New(sts.Options{Region: region, BaseEndpoint: aws.String(w.gateway)})
+	return aws.Config{
+		Region:       region,
+		BaseEndpoint: aws.String(w.gateway),
+		Credentials:  aws.NewCredentialsCache(stscreds.NewWebIdentityRoleProvider(stsClient, roleARN, stscreds.IdentityTokenFile(tokenFile))),
+		Logger:       logging.Nop{},
+	}, nil
+}
+
+// clientToken runs the client-credentials grant at the identity provider.
+func (w *world) clientToken(id, secret string) (string, error) {
+	req, err := http.NewRequest(http.MethodPost, w.idp.TokenURL(), strings.NewReader("grant_type=client_credentials"))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(id, secret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || tok.AccessToken == "" {
+		return "", fmt.Errorf("token endpoint answered %s", resp.Status)
+	}
+	return tok.AccessToken, nil
+}
+
+// approveNext plays the approver: it waits for a pending approval, then
+// approves it through the approval API with its own token.
+func (w *world) approveNext(ctx context.Context) {
+	token, err := w.clientToken("alice", "approver-secret")
+	if err != nil {
+		fmt.Fprintln(w.out, "   approver: no token:", err)
+		return
+	}
+	call := func(method, path string) (*http.Response, error) {
+		req, _ := http.NewRequestWithContext(ctx, method, w.gateway+"/approvals"+path, strings.NewReader(`{"reason":"checked the ticket"}`))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		return http.DefaultClient.Do(req)
+	}
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		resp, err := call(http.MethodGet, "/approvals?state=pending")
+		if err != nil {
+			continue
+		}
+		var list struct {
+			Approvals []approval.RecordView `json:"approvals"`
+		}
+		json.NewDecoder(resp.Body).Decode(&list)
+		resp.Body.Close()
+		if len(list.Approvals) == 0 {
+			continue
+		}
+		rec := list.Approvals[0]
+		fmt.Fprintf(w.out, "   approver: alice sees approval %s: %s on %s (%s)\n", rec.ID, rec.Action, strings.Join(rec.Resources, ", "), rec.Requirements[0].Reason)
+		resp, err = call(http.MethodPost, "/approvals/"+rec.ID+"/approve")
+		if err == nil {
+			fmt.Fprintf(w.out, "   approver: alice approves it (%s)\n", resp.Status)
+			resp.Body.Close()
+		}
+		return
+	}
+	fmt.Fprintln(w.out, "   approver: nothing to approve")
+}
+
+// describeLastCall prints what the gateway decided about the last call.
+func (w *world) describeLastCall() {
+	w.mu.Lock()
+	c := w.lastCall
+	w.mu.Unlock()
+	if c == nil || c.Decision == nil {
+		return
+	}
+	line := fmt.Sprintf("   gateway:  %s %s -> %s", c.Classification.Action, firstOr(c.Classification.Resources, ""), c.Decision.Effect)
+	if c.Decision.Rule != "" {
+		line += " by rule " + c.Decision.Rule
+	}
+	if c.Approval != nil {
+		line += fmt.Sprintf(", approval %s %s", c.Approval.ID, c.Approval.State)
+	}
+	if c.Masked != nil && c.Masked.Masked() {
+		var paths []string
+		for _, e := range c.Masked.Entries {
+			paths = append(paths, e.Path+" ("+string(e.Strategy)+")")
+		}
+		line += ", masked " + strings.Join(paths, ", ")
+	}
+	fmt.Fprintln(w.out, line)
+}
+
+func firstOr(s []string, def string) string {
+	if len(s) > 0 {
+		return s[0]
+	}
+	return def
+}
+
+// listen serves h on a free port of 127.0.0.1.
+func (w *world) listen(h http.Handler) (string, error) {
+	l, err := listenURL()
+	if err != nil {
+		return "", err
+	}
+	w.stop = append(w.stop, l.serve(h))
+	return l.url, nil
+}
+
+type listener struct {
+	ln  net.Listener
+	url string
+}
+
+func listenURL() (*listener, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	return s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true }), nil
+	return &listener{ln: ln, url: "http://" + ln.Addr().String()}, nil
 }
 
-// listen serves h on a free port of 127.0.0.1 with the timeouts a
-// gateway should have against slow clients.
-func listen(h http.Handler) (string, func(), error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, err
-	}
+// serve starts an http.Server with the timeouts a gateway should have
+// against slow clients, and returns its stop function.
+func (l *listener) serve(h http.Handler) func() {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 1 << 20}
-	go srv.Serve(ln)
-	return "http://" + ln.Addr().String(), func() { srv.Close() }, nil
-}
-
-func trim(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n-3] + "..."
+	go srv.Serve(l.ln)
+	return func() { srv.Close() }
 }

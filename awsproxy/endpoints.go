@@ -138,25 +138,25 @@ func protocolOf(s *catalog.Service) Protocol {
 // (nil if none) and a validated region. It never looks at anything else
 // the client sent. Overrides are looked up by model name, then endpoint
 // prefix, then signing name.
-func (r *resolver) resolve(signingName string, svc *catalog.Service, region string) (*url.URL, *Error) {
+func (r *resolver) resolve(signingName string, svc *catalog.Service, region string) (base *url.URL, override bool, e *Error) {
 	if !r.known(signingName) {
-		return nil, newError(KindUnknownService, fmt.Sprintf("service %q is not served by this gateway", signingName), nil)
+		return nil, false, newError(KindUnknownService, fmt.Sprintf("service %q is not served by this gateway", signingName), nil)
 	}
 	if !validRegion(region) {
-		return nil, newError(KindUnknownService, fmt.Sprintf("region %q is not a valid AWS region", region), nil)
+		return nil, false, newError(KindUnknownService, fmt.Sprintf("region %q is not a valid AWS region", region), nil)
 	}
 	if svc != nil {
 		for _, k := range []string{svc.Name, svc.EndpointPrefix} {
 			if u, ok := r.overrides[k]; ok {
-				return u, nil
+				return u, true, nil
 			}
 		}
 	}
 	if u, ok := r.overrides[signingName]; ok {
-		return u, nil
+		return u, true, nil
 	}
 	if svc == nil {
-		return nil, newError(KindUnknownService, fmt.Sprintf("no AWS service of %q matches this request", signingName), nil)
+		return nil, false, newError(KindUnknownService, fmt.Sprintf("no AWS service of %q matches this request", signingName), nil)
 	}
 	p := partitionOf(region)
 	var host string
@@ -174,5 +174,56 @@ func (r *resolver) resolve(signingName string, svc *catalog.Service, region stri
 	default:
 		host = svc.EndpointPrefix + "." + region + "." + p.suffix
 	}
-	return &url.URL{Scheme: "https", Host: host}, nil
+	return &url.URL{Scheme: "https", Host: host}, false, nil
+}
+
+// withHostPrefix prepends an operation's host prefix ("{AccountId}." for
+// S3 Control, "data." for others) to a base URL built by the endpoint
+// rules. Labels are filled only from classified parameters that are plain
+// DNS labels, so the host stays under the AWS domain the rules chose.
+func withHostPrefix(base *url.URL, prefix string, params map[string]string) (*url.URL, *Error) {
+	var b strings.Builder
+	for rest := prefix; rest != ""; {
+		open := strings.IndexByte(rest, '{')
+		if open < 0 {
+			b.WriteString(rest)
+			break
+		}
+		end := strings.IndexByte(rest[open:], '}')
+		if end < 0 {
+			return nil, newError(KindInternal, "malformed host prefix in the catalog", nil)
+		}
+		b.WriteString(rest[:open])
+		name := rest[open+1 : open+end]
+		v := params[name]
+		if !dnsLabel(v) {
+			return nil, newError(KindBadRequest, fmt.Sprintf("parameter %s must be a DNS label to address this operation", name), nil)
+		}
+		b.WriteString(strings.ToLower(v))
+		rest = rest[open+end+1:]
+	}
+	host := b.String() + base.Host
+	for _, label := range strings.Split(strings.TrimSuffix(b.String(), "."), ".") {
+		if label != "" && !dnsLabel(label) {
+			return nil, newError(KindInternal, "host prefix is not a DNS name", nil)
+		}
+	}
+	u := *base
+	u.Host = host
+	return &u, nil
+}
+
+// dnsLabel reports whether s is one DNS label of letters, digits and
+// inner hyphens.
+func dnsLabel(s string) bool {
+	if s == "" || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
 }

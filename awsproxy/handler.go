@@ -437,9 +437,16 @@ func (h *Handler) prepare(c *Call) *Error {
 	if p := protocolOf(c.Classification.Service); p != ProtocolUnknown {
 		c.Protocol = p
 	}
-	base, e := h.resolver.resolve(c.Service, c.Classification.Service, c.Region)
+	base, override, e := h.resolver.resolve(c.Service, c.Classification.Service, c.Region)
 	if e != nil {
 		return e
+	}
+	if svc := c.Classification.Service; svc != nil && !override && c.Classification.Operation != "" {
+		if op := svc.Operation(c.Classification.Operation); op != nil && op.HostPrefix != "" {
+			if base, e = withHostPrefix(base, op.HostPrefix, c.Classification.Params); e != nil {
+				return e
+			}
+		}
 	}
 	return h.target(c, base, auth)
 }

@@ -354,6 +354,8 @@ func TestSSRFInvariant(t *testing.T) {
 		{name: "virtual-host bucket root", spec: reqSpec{path: "/", host: "mybucket.s3.gw.test"}, want: "https://s3.amazonaws.com/mybucket"},
 		{name: "virtual-host lookalike is path-style", spec: reqSpec{path: "/k", host: "evil.example"}, want: "https://s3.amazonaws.com/k"},
 		{name: "dotted bucket stays in the path", spec: reqSpec{path: "/k", host: "169.254.169.254.s3.gw.test"}, want: "https://s3.amazonaws.com/169.254.169.254/k"},
+		{name: "s3 control host prefix from the account id", spec: reqSpec{path: "/v20180820/accesspoint", header: http.Header{"X-Amz-Account-Id": {"111122223333"}}}, want: "https://111122223333.s3-control.us-east-1.amazonaws.com/v20180820/accesspoint"},
+		{name: "s3 control account id that is not a label", spec: reqSpec{path: "/v20180820/accesspoint", header: http.Header{"X-Amz-Account-Id": {"evil.example"}}}, refused: "InvalidRequest"},
 		{name: "service with a dot", spec: reqSpec{path: "/", service: "evil.example"}, refused: "InvalidRequest"},
 		{name: "region with an at sign", spec: reqSpec{path: "/", region: "us-east-1@evil"}, refused: "InvalidRequest"},
 		{name: "region with a port", spec: reqSpec{path: "/", region: "us-east-1:80"}, refused: "InvalidRequest"},

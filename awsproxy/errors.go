@@ -206,10 +206,64 @@ func writeError(w http.ResponseWriter, r *http.Request, p Protocol, e *Error, re
 	if p == ProtocolUnknown {
 		p = guessProtocol(r)
 	}
+	if strings.EqualFold(r.Header.Get("Smithy-Protocol"), "rpc-v2-cbor") {
+		p = ProtocolJSON // codes as for JSON; the body is CBOR below
+	}
 	code := e.code(p)
 	status := e.status()
 	var body []byte
 	h := w.Header()
+	switch {
+	case strings.EqualFold(r.Header.Get("Smithy-Protocol"), "rpc-v2-cbor"):
+		// Smithy RPC v2 CBOR (CloudWatch's current SDKs): a CBOR map with
+		// __type and message.
+		body = cborTextMap("__type", code, "message", e.Message)
+		h.Set("Content-Type", "application/cbor")
+		h.Set("Smithy-Protocol", "rpc-v2-cbor")
+		h.Set("X-Amzn-Requestid", requestID)
+	default:
+		body, code = writeProtocolError(r, h, p, e, code, status, requestID)
+	}
+	h.Set("X-Gatehouse-Error", code)
+	if r.Method == http.MethodHead {
+		body = nil
+	}
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	w.Write(body)
+}
+
+// cborTextMap encodes a CBOR map of text strings (keys and values
+// alternating), which is all an error body needs.
+func cborTextMap(kv ...string) []byte {
+	out := cborHead(nil, 5, uint64(len(kv)/2))
+	for _, s := range kv {
+		out = cborHead(out, 3, uint64(len(s)))
+		out = append(out, s...)
+	}
+	return out
+}
+
+// cborHead appends a CBOR initial byte and argument for major type major.
+func cborHead(b []byte, major byte, n uint64) []byte {
+	m := major << 5
+	switch {
+	case n < 24:
+		return append(b, m|byte(n))
+	case n < 1<<8:
+		return append(b, m|24, byte(n))
+	case n < 1<<16:
+		return append(b, m|25, byte(n>>8), byte(n))
+	case n < 1<<32:
+		return append(b, m|26, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+	return append(b, m|27, byte(n>>56), byte(n>>48), byte(n>>40), byte(n>>32), byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+}
+
+// writeProtocolError sets the headers and returns the body of an error in
+// the shape of protocol p.
+func writeProtocolError(r *http.Request, h http.Header, p Protocol, e *Error, code string, status int, requestID string) ([]byte, string) {
+	var body []byte
 	switch p {
 	case ProtocolJSON, ProtocolRESTJSON:
 		ct := "application/x-amz-json-1.1"
@@ -248,13 +302,7 @@ func writeError(w http.ResponseWriter, r *http.Request, p Protocol, e *Error, re
 		h.Set("Content-Type", "application/xml")
 		h.Set("X-Amz-Request-Id", requestID)
 	}
-	h.Set("X-Gatehouse-Error", code)
-	if r.Method == http.MethodHead {
-		body = nil
-	}
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(status)
-	w.Write(body)
+	return body, code
 }
 
 func marshalXML(v any) []byte {

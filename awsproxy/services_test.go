@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"hash/crc32"
 	"io"
 	"net"
@@ -1266,5 +1267,16 @@ func TestServicesTruncatedResponseRecorded(t *testing.T) {
 	}
 	if c := calls[0]; c.Err == nil || c.Err.Kind != awsproxy.KindBadGateway {
 		t.Fatalf("gateway recorded status %d, err %v; want a BadGateway error", c.Status, c.Err)
+	}
+}
+
+// TestCloudWatchCBORError: CloudWatch's SDK speaks Smithy RPC v2 CBOR; the
+// gateway's refusals must be CBOR too so the SDK reports the code.
+func TestCloudWatchCBORError(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	cfg := h.awsConfig(t, clientAKID, "wrong-secret")
+	_, err := cloudwatch.NewFromConfig(cfg).ListMetrics(context.Background(), &cloudwatch.ListMetricsInput{})
+	if got := apiCode(err); got != "InvalidSignatureException" {
+		t.Fatalf("code %q (%v), want InvalidSignatureException", got, err)
 	}
 }

@@ -104,7 +104,7 @@ type Error struct {
 	Err error
 }
 
-// Errorf returns an *Error of the given kind with a formatted message.
+// newError returns an *Error of the given kind.
 func newError(kind ErrorKind, msg string, cause error) *Error {
 	return &Error{Kind: kind, Message: msg, Err: cause}
 }

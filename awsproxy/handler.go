@@ -355,8 +355,8 @@ func (h *Handler) done(c *Call, cw *countingWriter) {
 
 func (h *Handler) refuse(w http.ResponseWriter, c *Call, e *Error) {
 	c.Err = e
-	// Drain a little of an unread body so the connection can be reused,
-	// but never wait on a large or slow one.
+	// The body is never read for a refused call: closing it lets net/http
+	// decide whether the connection can be reused.
 	if c.Request.Body != nil {
 		c.Request.Body.Close()
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -152,7 +153,29 @@ func PolicyInput(c *Call) *policy.Input {
 	if host, _, err := net.SplitHostPort(c.Request.RemoteAddr); err == nil {
 		in.Request.SourceIP = host
 	}
+	if session, tool := MCPContext(c); session != "" || tool != "" {
+		in.MCP = &policy.MCP{SessionID: session, Tool: tool}
+	}
 	return in
+}
+
+// Headers an MCP server sets on its AWS calls to tie them to the tool call
+// behind them. They count only when the client signed them.
+const (
+	HeaderMCPSession = "X-Gatehouse-Mcp-Session"
+	HeaderMCPTool    = "X-Gatehouse-Mcp-Tool"
+)
+
+// MCPContext returns the MCP session id and tool name the client signed
+// into the request, or empty strings.
+func MCPContext(c *Call) (session, tool string) {
+	signed := func(h string) string {
+		if slices.Contains(c.signed, strings.ToLower(h)) {
+			return c.Request.Header.Get(h)
+		}
+		return ""
+	}
+	return signed(HeaderMCPSession), signed(HeaderMCPTool)
 }
 
 // deniedMessage reads like AWS's own AccessDenied messages, plus the rule.

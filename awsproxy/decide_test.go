@@ -288,3 +288,52 @@ func TestApprovalHoldThroughGateway(t *testing.T) {
 		}
 	})
 }
+
+// TestPolicySeesSignedMCPContext: the MCP session and tool an MCP server
+// signs into its AWS calls reach policy as mcp.*; unsigned ones do not.
+func TestPolicySeesSignedMCPContext(t *testing.T) {
+	cfg, err := policy.Parse("mcp.yaml", []byte(`
+default: deny
+rules:
+  - name: reads
+    effect: allow
+    when: request.readOnly
+  - name: no-cleanup-tool
+    effect: deny
+    when: mcp.tool == "cleanup"
+    reason: the cleanup tool may not touch AWS
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := policy.Compile(cfg, policy.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, harnessOptions{Config: func(c *awsproxy.Config) {
+		c.Stages = []awsproxy.Stage{awsproxy.PolicyStage(policy.NewStaticEngine(p), nil)}
+	}})
+	for _, tc := range []struct {
+		name     string
+		signed   bool
+		wantCode string
+	}{
+		{"signed tool header is enforced", true, "AccessDenied"},
+		{"unsigned tool header is ignored", false, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var hdr http.Header
+			if tc.signed {
+				hdr = http.Header{awsproxy.HeaderMCPTool: {"cleanup"}, awsproxy.HeaderMCPSession: {"s-1"}}
+			}
+			r := h.signed(t, reqSpec{path: "/", header: hdr})
+			if !tc.signed {
+				r.Header.Set(awsproxy.HeaderMCPTool, "cleanup")
+			}
+			resp, body := h.do(t, r)
+			if got := resp.Header.Get("X-Gatehouse-Error"); got != tc.wantCode {
+				t.Fatalf("error %q, want %q: %s", got, tc.wantCode, body)
+			}
+		})
+	}
+}

@@ -1,0 +1,505 @@
+// Command gateway is gatehouse's production-shaped binary: one YAML file
+// configures the whole gateway (OIDC issuers, session keys, roles, AWS
+// credentials, policy, masking, approvals, limits), validated at start with
+// errors that name the field.
+//
+// One listener serves:
+//
+//	/            the AWS data path (awsproxy) and its STS endpoint
+//	/approvals/  the approver API and page, behind OIDC bearer tokens
+//	/healthz     liveness: 200 while the process serves
+//	/readyz      readiness: 200 once configured and, with PostgreSQL, the
+//	             approval store answers
+//	/metrics     Prometheus text format
+//
+// SIGHUP reloads the policy files and the TLS certificate (a bad policy or
+// certificate is logged and the old one keeps serving). SIGTERM and SIGINT stop accepting connections and drain
+// in-flight requests for up to limits.shutdownTimeout.
+//
+// Usage:
+//
+//	gateway -config /etc/gatehouse/gateway.yaml [-listen 127.0.0.1:8443]
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/gatehouse-dev/gatehouse/awsproxy"
+	"github.com/gatehouse-dev/gatehouse/identity"
+	"github.com/gatehouse-dev/gatehouse/policy"
+	"github.com/gatehouse-dev/gatehouse/policy/approval"
+	"github.com/gatehouse-dev/gatehouse/policy/approval/pgstore"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+// run loads the configuration named by args, serves until ctx is done,
+// then drains. Once listening it writes "listening on URL" to stdout.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "gateway.yaml", "configuration file")
+	listen := fs.String("listen", "", "listen address, overriding the configuration's listen")
+	checkOnly := fs.Bool("check", false, "validate the configuration and exit")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("gateway: unexpected argument %q", fs.Arg(0))
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, nil))
+
+	cfg, err := LoadConfig(*configPath)
+	if err != nil {
+		return err
+	}
+	if *listen != "" {
+		cfg.Listen = *listen
+	}
+	g, err := newGateway(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer g.close()
+	if cfg.TLS.Cert != "" {
+		cert, err := loadCert(cfg.TLS)
+		if err != nil {
+			return err
+		}
+		g.cert = new(atomic.Pointer[tls.Certificate])
+		g.cert.Store(cert)
+	}
+	if *checkOnly {
+		fmt.Fprintln(stdout, "configuration ok")
+		return nil
+	}
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("gateway: listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           g.routes(),
+		ReadHeaderTimeout: cfg.Limits.ReadHeaderTimeout,
+		IdleTimeout:       cfg.Limits.IdleTimeout,
+		MaxHeaderBytes:    serverHeaderBytes(cfg.Limits.MaxHeaderBytes),
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	scheme := "http"
+	errc := make(chan error, 1)
+	if g.cert != nil {
+		scheme = "https"
+		srv.TLSConfig = &tls.Config{
+			MinVersion: tls.VersionTLS12,
+			GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+				return g.cert.Load(), nil
+			},
+		}
+		go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { errc <- srv.Serve(ln) }()
+	}
+	g.ready.Store(true)
+	addr := scheme + "://" + ln.Addr().String()
+	log.Info("listening", "addr", addr)
+	fmt.Fprintln(stdout, "listening on", addr)
+
+	for {
+		select {
+		case <-hup:
+			g.reload()
+			g.reloadCert()
+		case err := <-errc:
+			return fmt.Errorf("gateway: serve: %w", err)
+		case <-ctx.Done():
+			g.ready.Store(false)
+			log.Info("shutting down", "drainTimeout", cfg.Limits.ShutdownTimeout.String())
+			sctx, cancel := context.WithTimeout(context.Background(), cfg.Limits.ShutdownTimeout)
+			defer cancel()
+			if err := srv.Shutdown(sctx); err != nil {
+				srv.Close()
+				return fmt.Errorf("gateway: drain: %w", err)
+			}
+			log.Info("stopped")
+			return nil
+		}
+	}
+}
+
+// serverHeaderBytes is the net/http bound on request headers: the gateway's
+// own bound (checked by awsproxy, with an AWS-shaped error) plus room for
+// the request line, so the AWS-shaped refusal is what callers see.
+func serverHeaderBytes(limit int) int {
+	if limit == 0 {
+		limit = awsproxy.DefaultMaxHeaderBytes
+	}
+	return limit + 16<<10
+}
+
+// newGateway builds every component from cfg. It reads key files and
+// environment variables and, with PostgreSQL, connects to the store; it
+// makes no other network call except OIDC discovery.
+func newGateway(ctx context.Context, cfg *Config, log *slog.Logger) (*gateway, error) {
+	g := &gateway{cfg: cfg, log: log}
+	ok := false
+	defer func() {
+		if !ok {
+			g.close()
+		}
+	}()
+
+	issuers := make([]identity.Issuer, len(cfg.OIDC.Issuers))
+	for i, is := range cfg.OIDC.Issuers {
+		issuers[i] = identity.Issuer{URL: is.URL, Audiences: is.Audiences, GroupsClaim: is.GroupsClaim}
+	}
+	verifier, err := identity.NewVerifier(ctx, identity.VerifierConfig{Issuers: issuers})
+	if err != nil {
+		return nil, fmt.Errorf("gateway: oidc.issuers: %w", err)
+	}
+	roles := make([]identity.Role, len(cfg.Roles))
+	proxyRoles := make([]awsproxy.Role, len(cfg.Roles))
+	for i, r := range cfg.Roles {
+		roles[i] = identity.Role{Name: r.Name, ARN: r.ARN, When: r.When, MaxDuration: r.MaxDuration}
+		proxyRoles[i] = awsproxy.Role{Name: r.Name, ARN: r.ARN}
+	}
+	mapper, err := identity.NewRoleMapper(roles)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: roles: %w", err)
+	}
+	var keys []identity.SessionKey
+	for i, f := range cfg.Sessions.KeyFiles {
+		secret, err := secretFromFile(fmt.Sprintf("sessions.keyFiles[%d]", i), f, 32)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, identity.SessionKey{ID: keyID(secret), Secret: secret})
+	}
+	sessions, err := identity.NewSessions(identity.SessionConfig{Keys: keys, MaxDuration: cfg.Sessions.MaxDuration})
+	if err != nil {
+		return nil, fmt.Errorf("gateway: sessions: %w", err)
+	}
+
+	creds, err := credentialSource(ctx, cfg, proxyRoles)
+	if err != nil {
+		return nil, err
+	}
+
+	g.engine, err = policy.NewEngine(policy.EngineConfig{Files: cfg.Policy.Files, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("gateway: policy.files: %w", err)
+	}
+
+	var hashKey []byte
+	if cfg.Masks.HashKeyFile != "" {
+		if hashKey, err = secretFromFile("masks.hashKeyFile", cfg.Masks.HashKeyFile, 16); err != nil {
+			return nil, err
+		}
+	}
+
+	if err := g.openApprovals(ctx, verifier); err != nil {
+		return nil, err
+	}
+	g.metrics = newMetrics(g.pendingApprovals)
+
+	auditLog := len(cfg.Audit.Sinks) > 0
+	g.proxy, err = awsproxy.New(awsproxy.Config{
+		Authenticator:   awsproxy.SessionAuthenticator(sessions),
+		WebIdentity:     &identity.Exchanger{Verifier: verifier, Roles: mapper, Sessions: sessions},
+		Credentials:     creds,
+		Upstreams:       cfg.Upstreams,
+		Account:         cfg.AWS.Account,
+		Stages:          []awsproxy.Stage{awsproxy.PolicyStage(g.engine, g.broker)},
+		MaskHashKey:     hashKey,
+		MaxMaskBody:     cfg.Masks.MaxBody,
+		MaxSkew:         cfg.Limits.MaxSkew,
+		MaxHeaderBytes:  cfg.Limits.MaxHeaderBytes,
+		MaxBodyBuffer:   cfg.Limits.MaxBodyBuffer,
+		BodyReadTimeout: cfg.Limits.BodyReadTimeout,
+		Logger:          log,
+		OnDone: func(c *awsproxy.Call) {
+			g.metrics.observe(c)
+			if auditLog {
+				logCall(log, c)
+			}
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	ok = true
+	return g, nil
+}
+
+// credentialSource builds the credentials the gateway re-signs with.
+func credentialSource(ctx context.Context, cfg *Config, roles []awsproxy.Role) (awsproxy.CredentialSource, error) {
+	var base aws.CredentialsProvider
+	if cfg.AWS.Credentials == "static" {
+		s := cfg.AWS.Static
+		id, err := secretFromEnv("aws.static.accessKeyIdEnv", s.AccessKeyIDEnv)
+		if err != nil {
+			return nil, err
+		}
+		secret, err := secretFromEnv("aws.static.secretAccessKeyEnv", s.SecretAccessKeyEnv)
+		if err != nil {
+			return nil, err
+		}
+		token := ""
+		if s.SessionTokenEnv != "" {
+			if token, err = secretFromEnv("aws.static.sessionTokenEnv", s.SessionTokenEnv); err != nil {
+				return nil, err
+			}
+		}
+		base = credentials.NewStaticCredentialsProvider(id, secret, token)
+	}
+	var ac aws.Config
+	if base != nil {
+		ac = aws.Config{Region: cfg.AWS.Region, Credentials: aws.NewCredentialsCache(base)}
+	} else {
+		var opts []func(*awsconfig.LoadOptions) error
+		if cfg.AWS.Region != "" {
+			opts = append(opts, awsconfig.WithRegion(cfg.AWS.Region))
+		}
+		var err error
+		if ac, err = awsconfig.LoadDefaultConfig(ctx, opts...); err != nil {
+			return nil, fmt.Errorf("gateway: aws.credentials: %w", err)
+		}
+		if ac.Credentials == nil {
+			return nil, fmt.Errorf("gateway: aws.credentials: the default chain found no credentials")
+		}
+		base = ac.Credentials
+	}
+	if cfg.AWS.AssumeRole {
+		if ac.Region == "" {
+			ac.Region = "us-east-1"
+		}
+		src, err := awsproxy.NewAssumeRoleSource(ctx, awsproxy.AssumeRoleConfig{Client: sts.NewFromConfig(ac), Roles: roles})
+		if err != nil {
+			return nil, fmt.Errorf("gateway: aws.assumeRole: %w", err)
+		}
+		return src, nil
+	}
+	return awsproxy.StaticCredentials(base), nil
+}
+
+// gateway holds the running components.
+type gateway struct {
+	cfg      *Config
+	log      *slog.Logger
+	engine   *policy.Engine
+	broker   *approval.Broker
+	pg       *pgstore.Store
+	store    approval.Store
+	approver http.Handler
+	proxy    http.Handler
+	metrics  *metrics
+	ready    atomic.Bool
+	cert     *atomic.Pointer[tls.Certificate] // nil without TLS
+	stop     []func()
+}
+
+// openApprovals builds the store, notifiers, broker and approver handler.
+func (g *gateway) openApprovals(ctx context.Context, verifier *identity.Verifier) error {
+	a := g.cfg.Approvals
+	switch a.Store {
+	case "postgres":
+		dsn, err := secretFromEnv("approvals.dsnEnv", a.DSNEnv)
+		if err != nil {
+			return err
+		}
+		pg, err := pgstore.New(ctx, pgstore.Config{DSN: dsn, Schema: a.Schema, Logger: g.log})
+		if err != nil {
+			return fmt.Errorf("gateway: approvals: %w", err)
+		}
+		g.pg, g.store = pg, pg
+		g.stop = append(g.stop, pg.Close)
+	default:
+		mem, err := approval.NewMemoryStore(approval.MemoryConfig{})
+		if err != nil {
+			return fmt.Errorf("gateway: approvals: %w", err)
+		}
+		g.store = mem
+	}
+	var notifiers []approval.Notifier
+	if w := a.Notifiers.Webhook; w != nil {
+		secret, err := secretFromEnv("approvals.notifiers.webhook.secretEnv", w.SecretEnv)
+		if err != nil {
+			return err
+		}
+		n, err := approval.NewWebhook(approval.WebhookConfig{URL: w.URL, Secret: []byte(secret)})
+		if err != nil {
+			return fmt.Errorf("gateway: approvals.notifiers.webhook: %w", err)
+		}
+		notifiers = append(notifiers, n)
+	}
+	if s := a.Notifiers.Slack; s != nil {
+		u, err := secretFromEnv("approvals.notifiers.slack.urlEnv", s.URLEnv)
+		if err != nil {
+			return err
+		}
+		n, err := approval.NewSlack(approval.SlackConfig{WebhookURL: u})
+		if err != nil {
+			return fmt.Errorf("gateway: approvals.notifiers.slack: %w", err)
+		}
+		notifiers = append(notifiers, n)
+	}
+	var err error
+	g.broker, err = approval.New(approval.Config{Store: g.store, Notifiers: notifiers, Logger: g.log, URLBase: a.URLBase})
+	if err != nil {
+		return fmt.Errorf("gateway: approvals: %w", err)
+	}
+	var csrf []byte
+	if a.CSRFKeyFile != "" {
+		if csrf, err = secretFromFile("approvals.csrfKeyFile", a.CSRFKeyFile, 32); err != nil {
+			return err
+		}
+	}
+	h, err := approval.NewHandler(approval.HandlerConfig{Broker: g.broker, CSRFKey: csrf, Logger: g.log})
+	if err != nil {
+		return fmt.Errorf("gateway: approvals: %w", err)
+	}
+	bearer := &identity.Bearer{Verifier: verifier}
+	g.approver = http.StripPrefix("/approvals", bearer.Wrap(h))
+
+	jctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		g.broker.Run(jctx)
+	}()
+	g.stop = append(g.stop, func() { cancel(); <-done })
+	return nil
+}
+
+// routes is the one mux of the listener.
+func (g *gateway) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/approvals/", g.approver)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", g.readyz)
+	mux.Handle("GET /metrics", g.metrics.handler())
+	mux.Handle("/", g.proxy)
+	return mux
+}
+
+func (g *gateway) readyz(w http.ResponseWriter, r *http.Request) {
+	if !g.ready.Load() {
+		http.Error(w, "not ready\n", http.StatusServiceUnavailable)
+		return
+	}
+	if g.pg != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if _, err := g.pg.List(ctx, approval.Filter{State: approval.Pending, Limit: 1}); err != nil {
+			g.log.Warn("readyz: approval store unreachable", "err", err)
+			http.Error(w, "approval store unreachable\n", http.StatusServiceUnavailable)
+			return
+		}
+	}
+	io.WriteString(w, "ready\n")
+}
+
+// reload re-reads the policy files; on error the old policy keeps serving.
+func (g *gateway) reload() error {
+	err := g.engine.Reload()
+	if err != nil {
+		g.log.Error("policy reload failed; the previous policy keeps serving", "err", err)
+		g.metrics.reloads.WithLabelValues("error").Inc()
+		return err
+	}
+	g.log.Info("policy reloaded", "revision", g.engine.Policy().Revision())
+	g.metrics.reloads.WithLabelValues("ok").Inc()
+	return nil
+}
+
+// pendingApprovals counts pending records for the gauge, up to
+// approval.MaxListLimit.
+func (g *gateway) pendingApprovals() (float64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	recs, err := g.broker.List(ctx, approval.Filter{State: approval.Pending, Limit: approval.MaxListLimit})
+	return float64(len(recs)), err
+}
+
+// loadCert reads the TLS certificate chain and key.
+func loadCert(c TLSConfig) (*tls.Certificate, error) {
+	cert, err := tls.LoadX509KeyPair(c.Cert, c.Key)
+	if err != nil {
+		return nil, fieldErr("tls.cert", "%v", err)
+	}
+	return &cert, nil
+}
+
+// reloadCert re-reads the TLS certificate and key (rotated by cert-manager
+// or similar); on error the current certificate keeps serving.
+func (g *gateway) reloadCert() {
+	if g.cert == nil {
+		return
+	}
+	cert, err := loadCert(g.cfg.TLS)
+	if err != nil {
+		g.log.Error("TLS certificate reload failed; the previous certificate keeps serving", "err", err)
+		return
+	}
+	g.cert.Store(cert)
+	g.log.Info("TLS certificate reloaded")
+}
+
+func (g *gateway) close() {
+	for i := len(g.stop) - 1; i >= 0; i-- {
+		g.stop[i]()
+	}
+	g.stop = nil
+}
+
+// logCall is the interim "slog" audit sink: one line per call, never the
+// body or the caller's secrets.
+func logCall(log *slog.Logger, c *awsproxy.Call) {
+	attrs := []any{"id", c.ID, "action", c.Classification.Action, "status", c.Status, "decision", effect(c), "durationMs", c.Duration.Milliseconds()}
+	if c.Session != nil {
+		attrs = append(attrs, "principal", c.Session.Principal.String(), "role", c.Session.Role)
+	}
+	if len(c.Classification.Resources) > 0 {
+		attrs = append(attrs, "resources", c.Classification.Resources)
+	}
+	if c.Decision != nil && c.Decision.Rule != "" {
+		attrs = append(attrs, "rule", c.Decision.Rule)
+	}
+	if c.Err != nil {
+		attrs = append(attrs, "error", c.Err.Error())
+	}
+	log.Info("audit", attrs...)
+}

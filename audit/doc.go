@@ -1,6 +1,168 @@
-// Package audit will record one event per call, tied to the calling
-// identity, through pluggable sinks.
+// Package audit records what every non-human identity did through the
+// gateway, in a form an auditor can query, prove unaltered and replay:
+// which identity called which AWS operation on which resources, when, under
+// which policy rule, approved by whom, with what result, and what masking
+// hid. It stores events through pluggable sinks, chains them with SHA-256
+// so that edits, deletions and reordering are detectable, and records
+// sessions (masked request/response pairs) for replay.
 //
-// It is not implemented yet; the awsproxy handler already reports each
-// finished call through awsproxy.Config.OnDone, where audit plugs in.
+// The package is plain data plus storage: it imports identity (for
+// Principal) and nothing else of gatehouse. awsproxy turns each finished
+// call into an Event; the approval broker's transitions become events too.
+//
+// # Model
+//
+// An Event is one record. A call produces one completion event (phase
+// "completion") and, on a fail-closed trail, an intent event (phase
+// "intent") written before the call is forwarded; both carry the
+// gateway's request id as CallID. An approval record's transitions
+// (requested, approved, denied, expired, consumed ...) are events of phase
+// "approval". Every event names the principal (issuer, subject, client id,
+// groups, the gateway role, and the RoleSessionName and SourceIdentity
+// that CloudTrail shows), the request (service, region, operation, IAM
+// action, resource ARNs, method, path, selected non-sensitive parameters,
+// source IP, user agent, MCP session and tool), the decision (effect,
+// deciding rule, reason, every matched rule), the approval (id, state, who
+// voted how), the response (status, the AWS request id that CloudTrail's
+// requestID equals, error code, bytes in and out, duration) and the masks
+// applied (paths and strategies, never values).
+//
+// # Schema
+//
+// The JSON form of Event is the versioned, documented schema:
+// event.schema.json in this directory (JSON Schema 2020-12, also returned
+// by Schema), version 1 (the "version" member, Version). Optional members
+// are left out when empty; times are RFC 3339 UTC. Tests validate
+// marshalled events against the schema and check that every member the Go
+// types can write is documented there, and nothing else. Encode is the one
+// serialisation every sink uses; it validates the event first (ID, Time,
+// Phase, Version: Event.Validate).
+//
+// # Sinks and their contract
+//
+// Sink is shaped like slog.Handler: Write(ctx, *Event) error and Close()
+// error, with a written contract (see Sink): safe for concurrent use;
+// never modifies or retains the event; a nil error means accepted, and
+// each sink says whether accepted means stored (synchronous) or queued;
+// an error means the event may not be recorded; per-goroutine order is
+// kept; ctx bounds waiting only; Write after Close wraps ErrClosed. The
+// package audittest is the conformance kit: audittest.Run drives any sink
+// through that contract, and every sink here passes it.
+//
+//   - Discard accepts and drops. Multi writes to several sinks and fails
+//     if any of them fails.
+//   - FileSink: JSON Lines in a hash chain across rotated files
+//     (synchronous, group commit; or buffered with FileConfig.FlushInterval).
+//   - SlogSink: one slog record per event, the "event" group mirroring the
+//     JSON; handler errors reach Write's caller.
+//   - Async: a bounded queue and one worker in front of any sink, with an
+//     explicit overflow policy (Block, or Drop and count).
+//   - Webhook: batched JSON-array POSTs, HMAC-signed, retried with backoff,
+//     from a bounded queue; drops and failures counted.
+//   - pgsink (subpackage): PostgreSQL, an append-only table with one chain
+//     per replica, and its own Verify.
+//
+// # Chain format
+//
+// A FileSink directory holds one chain in files named
+// <prefix>-<first seq, 20 digits>-<UTC creation time>.jsonl, so that
+// names sort in chain order. Every line is one record:
+//
+//	{"seq":<n>,"prev":"<hash of record n-1>","event":<event JSON>,"hash":"<hash>"}
+//
+// The first record of every file is a header, with a "file" member instead
+// of "event":
+//
+//	{"seq":<n>,"prev":"<hash of record n-1>","file":{"format":"gatehouse-audit-chain/1",
+//	 "name":"<this file>","prev_file":"<previous file>","created":"<RFC 3339>"},"hash":"<hash>"}
+//
+// Sequence numbers count records (headers included) from 1, without gaps,
+// across files; the first record of a chain has prev = 64 zeros. The hash
+// is the lowercase hex SHA-256 of the record exactly as written but
+// without its hash member: the line up to (not including) `,"hash":"`,
+// followed by `}`. Since "hash" is always the last member and 64 hex
+// digits long, that is the line minus its last 75 bytes plus "}". No JSON
+// canonicalisation is involved: the bytes written are the bytes hashed, and
+// anyone can recompute a chain with a JSON parser and SHA-256. A chain
+// written with FileConfig.Key uses HMAC-SHA256 with that key instead: only
+// a holder of the key can then extend or rewrite it.
+//
+// # Verify
+//
+// Verify (and VerifyConfig.Verify, VerifyDir, and "replay verify" in
+// examples/replay) reads the files of a chain in any order (it sorts them
+// by first sequence number) and checks every record's hash, every link
+// (prev equals the hash before), and the sequence (from 1, no gaps, no
+// repeats). Its Report lists problems in file and line order, so
+// Problems[0] pinpoints the first damage:
+//
+//   - altered: a record's content does not match its hash (an edit), or its
+//     prev does not match its predecessor (which was rewritten with a
+//     recomputed hash, or replaced);
+//   - missing: sequence numbers skipped (deleted records, or a deleted or
+//     withheld file);
+//   - reordered: a record before records that precede it in the chain
+//     (swapped lines), or a record repeated;
+//   - truncated: a file ending inside a record (a cut file, or a crash
+//     mid-write), or a chain ending before an anchor;
+//   - malformed: a line that is not a record.
+//
+// A chain cannot show on its own that its newest records were removed
+// cleanly from the end of its newest file. FileSink.Head returns an anchor
+// (sequence number and hash): publish it periodically somewhere the
+// writer of the files cannot change (the PostgreSQL sink, a ticket, a
+// signed message) and pass it as VerifyConfig.Head. Verify reads files as
+// streams with a bounded line length (VerifyConfig.MaxLine) and keeps a
+// bounded number of problems; it is fuzzed.
+//
+// A FileSink opened on an existing directory resumes the chain: it finds
+// the last intact record of the newest file and starts a new file linked to
+// it (it never appends to an old file). A torn last line left by a crash
+// stays where it is and Verify reports it as truncated; a newest file with
+// no intact record near its end makes NewFileSink fail rather than guess.
+//
+// # Fail-closed and fail-open
+//
+// Trail is the front end the gateway writes through. In FailClosed mode
+// (the zero value) the gateway calls Trail.Intent before forwarding a call;
+// if the intent cannot be written within IntentTimeout the error wraps
+// ErrUnavailable and the call is refused with an AWS-shaped error. The
+// completion event follows through Trail.Record, which does not let the
+// client's disconnection cancel the write. In FailOpen mode no intent is
+// written; calls proceed whatever the sink does, and every event a sink
+// refuses is counted (TrailStats.Lost) and logged when a Logger is set.
+// Fail-closed needs a synchronous sink: FileSink without FlushInterval,
+// pgsink, SlogSink over a synchronous handler, or Multi of those. Behind
+// Async or Webhook an accepted intent is only queued, and their Drop policy
+// discards events by design (counted by Dropped and Stats).
+//
+// # Recording and replay
+//
+// A Recorder stores Exchanges: per session (the gateway session id, or an
+// MCP session id passed in a signed header), request/response pairs after
+// masking, with the call's completion event attached so that a recording
+// replays with its decision and approval. FilterHeader drops credentials
+// (Authorization, X-Amz-Security-Token, cookies, SSE-C keys, anything named
+// like a token or secret), RedactURL drops presigned-URL signatures, and
+// NewBody keeps at most a bounded prefix of a body (Truncated and Size say
+// what was cut). FileRecorder, the default, writes one JSON Lines file per
+// session (SessionFile makes safe names from arbitrary ids), re-applies
+// those filters and bounds, and caps each session file; LoadSession and
+// Sessions read them back. examples/replay prints a session as a terminal
+// timeline and writes it as one self-contained HTML page.
+//
+// # Bounds
+//
+// Everything a caller or an input controls is bounded: an encoded event
+// (FileConfig.MaxRecordBytes, default 1 MiB; WebhookConfig.MaxBatchBytes;
+// pgsink Config.MaxRecordBytes), a chain file (FileConfig.MaxBytes, 64
+// MiB), buffered bytes (FileConfig.BufferBytes), queues (AsyncConfig.Queue,
+// WebhookConfig.Queue), batch sizes, retries and their backoff, every
+// network attempt (WebhookConfig.Timeout), the intent write
+// (TrailConfig.IntentTimeout), Close (CloseTimeout: what is still queued
+// then is dropped and counted), recorded bodies (DefaultMaxBody, 64 KiB)
+// and session files (DefaultMaxSessionBytes, 64 MiB), and lines read back
+// (Verify's MaxLine, 16 MiB for sessions). Nothing logs unless given a
+// *slog.Logger, and clocks are injectable (FileConfig.Now,
+// WebhookConfig.Now).
 package audit

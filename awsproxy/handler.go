@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
+	"github.com/gatehouse-dev/gatehouse/audit"
 	"github.com/gatehouse-dev/gatehouse/awsproxy/catalog"
 	"github.com/gatehouse-dev/gatehouse/mask"
 	"github.com/gatehouse-dev/gatehouse/policy"
@@ -84,6 +85,11 @@ type Config struct {
 	// credentials (use identity.Exchanger, and SessionAuthenticator as the
 	// Authenticator). Point SDKs at it with AWS_ENDPOINT_URL_STS.
 	WebIdentity WebIdentityExchanger
+
+	// Audit, if set, receives an intent event for every call about to be
+	// forwarded (a fail-closed trail that cannot write it refuses the call)
+	// and a completion event for every request, forwarded or refused.
+	Audit *audit.Trail
 
 	// OnDone, if set, is called once per request after the response has
 	// been written, whether the call was forwarded or refused.
@@ -166,11 +172,15 @@ type Call struct {
 	Masked *mask.Report
 
 	// results
-	Status   int    // HTTP status returned to the client
-	Err      *Error // the refusal, if the gateway refused the call
-	BytesIn  int64  // request body bytes read from the client
-	BytesOut int64  // response body bytes written to the client
-	Duration time.Duration
+	Forwarded bool // the request was sent upstream
+	// AWSRequestID and AWSExtendedRequestID are the upstream's request ids
+	// (x-amz-request-id / x-amzn-RequestId, x-amz-id-2), for CloudTrail.
+	AWSRequestID, AWSExtendedRequestID string
+	Status                             int    // HTTP status returned to the client
+	Err                                *Error // the refusal, if the gateway refused the call
+	BytesIn                            int64  // request body bytes read from the client
+	BytesOut                           int64  // response body bytes written to the client
+	Duration                           time.Duration
 
 	payloadMode payloadMode
 	streamIn    *chunkSigner // client's chunk signature chain
@@ -321,6 +331,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serveCallerIdentity(cw, c)
 		return
 	}
+	if e := h.auditIntent(ctx, c); e != nil {
+		h.refuse(cw, c, e)
+		return
+	}
 	creds, err := h.cfg.Credentials.Credentials(ctx, c.Session)
 	if err != nil {
 		e := asError(err)
@@ -347,6 +361,10 @@ func (h *Handler) done(c *Call, cw *countingWriter) {
 	c.Duration = h.cfg.Now().Sub(c.Start)
 	if c.Err != nil && h.cfg.Logger != nil {
 		h.cfg.Logger.Debug("awsproxy: refused", "id", c.ID, "code", c.Err.code(c.Protocol), "err", c.Err)
+	}
+	if h.cfg.Audit != nil {
+		// Record is not cancelled with the client's request.
+		h.cfg.Audit.Record(c.Request.Context(), AuditEvent(c, audit.PhaseCompletion))
 	}
 	if h.cfg.OnDone != nil {
 		h.cfg.OnDone(c)
@@ -815,9 +833,13 @@ func (t *signingTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 			prev:  seed,
 		}
 	}
+	c.Forwarded = true
 	resp, err := t.next.RoundTrip(req)
-	if err == nil && resp.Body != nil {
-		resp.Body = &upstreamBody{ReadCloser: resp.Body, c: c}
+	if err == nil {
+		c.AWSRequestID, c.AWSExtendedRequestID = audit.AWSRequestIDs(resp.Header)
+		if resp.Body != nil {
+			resp.Body = &upstreamBody{ReadCloser: resp.Body, c: c}
+		}
 	}
 	return resp, err
 }

@@ -1,0 +1,124 @@
+package awsproxy_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/gatehouse-dev/gatehouse/audit"
+	"github.com/gatehouse-dev/gatehouse/audit/audittest"
+	"github.com/gatehouse-dev/gatehouse/awsproxy"
+	"github.com/gatehouse-dev/gatehouse/policy"
+)
+
+// TestAuditTrail: every call leaves an intent and a completion event in a
+// hash-chained file that verifies, naming the principal, the action, the
+// decision and the upstream's request id; a refused call leaves a
+// completion event marked refused.
+func TestAuditTrail(t *testing.T) {
+	dir := t.TempDir()
+	sink, err := audit.NewFileSink(audit.FileConfig{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	trail, err := audit.NewTrail(audit.TrailConfig{Sink: sink})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := policy.Parse("p.yaml", []byte("default: deny\nrules:\n  - name: s3-ok\n    effect: allow\n    when: request.service == \"s3\" && request.action != \"s3:DeleteBucket\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := policy.Compile(cfg, policy.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, harnessOptions{Config: func(c *awsproxy.Config) {
+		c.Audit = trail
+		c.Stages = []awsproxy.Stage{awsproxy.PolicyStage(policy.NewStaticEngine(p), nil)}
+	}})
+	ctx := context.Background()
+	client := h.s3Client(t)
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("audited")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("audited"), Key: aws.String("k"), Body: strings.NewReader("v")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: aws.String("audited")}); apiCode(err) != "AccessDenied" {
+		t.Fatalf("DeleteBucket: %v", err)
+	}
+	if err := trail.Close(); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.jsonl"))
+	rep, err := audit.Verify(files...)
+	if err != nil {
+		t.Fatalf("chain does not verify: %v (%+v)", err, rep)
+	}
+	events, err := audit.ReadEvents(files...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var putIntent, putDone, deleteDone *audit.Event
+	for i := range events {
+		e := &events[i]
+		switch {
+		case e.Request.Action == "s3:PutObject" && e.Phase == audit.PhaseIntent:
+			putIntent = e
+		case e.Request.Action == "s3:PutObject" && e.Phase == audit.PhaseCompletion:
+			putDone = e
+		case e.Request.Action == "s3:DeleteBucket" && e.Phase == audit.PhaseCompletion:
+			deleteDone = e
+		}
+	}
+	if putIntent == nil || putDone == nil || deleteDone == nil {
+		t.Fatalf("missing events among %d", len(events))
+	}
+	if putDone.Principal.Subject != testPrincipal.Subject || putDone.Decision == nil || putDone.Decision.Rule != "s3-ok" {
+		t.Fatalf("completion event lacks the principal or decision: %+v", putDone)
+	}
+	if putDone.Response == nil || putDone.Response.Status != 200 || putDone.Response.AWSRequestID == "" || putDone.Response.BytesIn != 1 {
+		t.Fatalf("completion response: %+v", putDone.Response)
+	}
+	if !deleteDone.Response.Refused || deleteDone.Response.ErrorCode != "AccessDenied" || deleteDone.Decision.Effect != "deny" {
+		t.Fatalf("refused call's event: %+v %+v", deleteDone.Response, deleteDone.Decision)
+	}
+	for _, e := range events {
+		if strings.Contains(string(mustJSON(t, e)), clientSecret) {
+			t.Fatal("an audit event contains the client's secret")
+		}
+	}
+}
+
+// TestAuditFailClosed: when the trail cannot write the intent event, the
+// call is refused and never reaches the upstream.
+func TestAuditFailClosed(t *testing.T) {
+	trail, err := audit.NewTrail(audit.TrailConfig{Sink: &audittest.Failing{Err: errors.New("disk full")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, harnessOptions{Config: func(c *awsproxy.Config) { c.Audit = trail }})
+	before := h.S3Hits.Load()
+	_, err = h.s3Client(t).ListBuckets(context.Background(), &s3.ListBucketsInput{})
+	if got := apiCode(err); got != "ServiceUnavailable" {
+		t.Fatalf("code %q (%v), want ServiceUnavailable", got, err)
+	}
+	if h.S3Hits.Load() != before {
+		t.Fatal("a call whose intent could not be audited reached the upstream")
+	}
+}
+
+func mustJSON(t *testing.T, e audit.Event) []byte {
+	t.Helper()
+	b, err := audit.Encode(&e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

@@ -3,6 +3,7 @@ package awsproxy
 import (
 	"context"
 	"net"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/audit"
 	"github.com/gatehouse-dev/gatehouse/policy/approval"
@@ -113,4 +114,29 @@ func ApprovalEvents(trail *audit.Trail) approval.EventSink {
 		e.Approval.Actor = ev.Actor
 		trail.Record(ctx, e)
 	})
+}
+
+// record stores the call's exchange with the session recorder: the request
+// as sent (credentials filtered, body only when the gateway buffered it)
+// and the response as the client received it, masked.
+func (h *Handler) record(c *Call, cw *countingWriter) {
+	r := c.Request
+	x := &audit.Exchange{CallID: c.ID, Time: c.Start, Event: AuditEvent(c, audit.PhaseCompletion)}
+	x.SessionID = x.Event.SessionID
+	if x.SessionID == "" {
+		x.SessionID = "anonymous"
+	}
+	x.Request = audit.Message{Method: r.Method, URL: audit.RedactURL(r.URL), Header: audit.FilterHeader(r.Header)}
+	if c.Body != nil {
+		x.Request.Body = audit.NewBody(c.Body, int64(len(c.Body)), audit.DefaultMaxBody)
+	} else {
+		x.Request.Body = audit.Body{Size: c.BytesIn, Truncated: c.BytesIn > 0}
+	}
+	x.Response = audit.Message{Status: c.Status, Header: audit.FilterHeader(cw.Header()), Body: audit.NewBody(cw.capture, cw.n, audit.DefaultMaxBody)}
+	// The client may be gone; recording must still happen, bounded.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
+	defer cancel()
+	if err := h.cfg.Recorder.Record(ctx, x); err != nil && h.cfg.Logger != nil {
+		h.cfg.Logger.Warn("awsproxy: session recording failed", "id", c.ID, "err", err)
+	}
 }

@@ -38,8 +38,14 @@ func TestAuditTrail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	recDir := t.TempDir()
+	rec, err := audit.NewFileRecorder(audit.FileRecorderConfig{Dir: recDir})
+	if err != nil {
+		t.Fatal(err)
+	}
 	h := newHarness(t, harnessOptions{Config: func(c *awsproxy.Config) {
 		c.Audit = trail
+		c.Recorder = rec
 		c.Stages = []awsproxy.Stage{awsproxy.PolicyStage(policy.NewStaticEngine(p), nil)}
 	}})
 	ctx := context.Background()
@@ -93,6 +99,22 @@ func TestAuditTrail(t *testing.T) {
 		if strings.Contains(string(mustJSON(t, e)), clientSecret) {
 			t.Fatal("an audit event contains the client's secret")
 		}
+	}
+	// The session recording has every call, without credentials.
+	exchanges, err := audit.LoadSession(recDir, clientAKID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(exchanges) != 3 {
+		t.Fatalf("recorded %d exchanges, want 3", len(exchanges))
+	}
+	for _, x := range exchanges {
+		if x.Request.Header.Get("Authorization") != "" || x.Event == nil || x.Event.Principal.Subject != testPrincipal.Subject {
+			t.Fatalf("recorded exchange leaks credentials or lacks its event: %+v", x.Request.Header)
+		}
+	}
+	if last := exchanges[2]; last.Response.Status != 403 || !strings.Contains(last.Response.Body.Text, "AccessDenied") {
+		t.Fatalf("refused call recorded as %d %q", last.Response.Status, last.Response.Body.Text)
 	}
 }
 

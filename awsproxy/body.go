@@ -186,11 +186,15 @@ func (d *deadlineBody) Read(p []byte) (int, error) {
 
 func (d *deadlineBody) Close() error { return d.r.Close() }
 
+// maxCapture bounds the response bytes kept for session recording.
+const maxCapture = 64 << 10
+
 // countingWriter records the status and body size of the response.
 type countingWriter struct {
 	http.ResponseWriter
-	status int
-	n      int64
+	status  int
+	n       int64
+	capture []byte // the first bytes of the body, for session recording; nil if not recording
 }
 
 func (w *countingWriter) WriteHeader(code int) {
@@ -206,6 +210,9 @@ func (w *countingWriter) Write(p []byte) (int, error) {
 	}
 	n, err := w.ResponseWriter.Write(p)
 	w.n += int64(n)
+	if w.capture != nil && len(w.capture) < maxCapture {
+		w.capture = append(w.capture, p[:min(n, maxCapture-len(w.capture))]...)
+	}
 	return n, err
 }
 

@@ -91,6 +91,12 @@ type Config struct {
 	// and a completion event for every request, forwarded or refused.
 	Audit *audit.Trail
 
+	// Recorder, if set, stores each call's request and response (after
+	// masking; bodies cut at audit.DefaultMaxBody, credentials filtered
+	// from headers and URLs) by session, for replay. Recording failures
+	// are counted by the recorder and never affect the call.
+	Recorder audit.Recorder
+
 	// OnDone, if set, is called once per request after the response has
 	// been written, whether the call was forwarded or refused.
 	OnDone func(c *Call)
@@ -310,6 +316,9 @@ func NewTransport() *http.Transport {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := &Call{ID: newRequestID(), Start: h.cfg.Now(), Request: r, rc: http.NewResponseController(w)}
 	cw := &countingWriter{ResponseWriter: w}
+	if h.cfg.Recorder != nil {
+		cw.capture = make([]byte, 0, 4<<10)
+	}
 	w.Header().Set("X-Gatehouse-Request-Id", c.ID)
 	defer h.done(c, cw)
 	if isUnsignedSTS(r) {
@@ -365,6 +374,9 @@ func (h *Handler) done(c *Call, cw *countingWriter) {
 	if h.cfg.Audit != nil {
 		// Record is not cancelled with the client's request.
 		h.cfg.Audit.Record(c.Request.Context(), AuditEvent(c, audit.PhaseCompletion))
+	}
+	if h.cfg.Recorder != nil {
+		h.record(c, cw)
 	}
 	if h.cfg.OnDone != nil {
 		h.cfg.OnDone(c)

@@ -47,6 +47,7 @@ import (
 	"github.com/rclone/gofakes3"
 	"github.com/rclone/gofakes3/s3mem"
 
+	"github.com/gatehouse-dev/gatehouse/audit"
 	"github.com/gatehouse-dev/gatehouse/awsproxy"
 	"github.com/gatehouse-dev/gatehouse/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/testidp"
@@ -74,6 +75,8 @@ func main() {
 // world is everything the demo runs.
 type world struct {
 	out      io.Writer
+	auditDir string // hash-chained audit trail and session recordings
+	trail    *audit.Trail
 	idp      *testidp.IdP
 	gateway  string
 	broker   *approval.Broker
@@ -153,7 +156,27 @@ func run(ctx context.Context, out io.Writer, serve bool) error {
 		}
 		w.describeLastCall()
 	}
-	fmt.Fprintln(out, "\ndone: every call was verified, tied to the agent's identity, decided by policy and re-signed by the gateway.")
+	if err := w.trail.Close(); err != nil {
+		return err
+	}
+	files, _ := filepath.Glob(filepath.Join(w.auditDir, "trail", "*.jsonl"))
+	rep, err := audit.Verify(files...)
+	if err != nil {
+		return fmt.Errorf("the audit trail does not verify: %w", err)
+	}
+	fmt.Fprintf(out, "\naudit trail: %d events in a hash chain that verifies, under %s\n", rep.Events, w.auditDir)
+	sessions, _ := audit.Sessions(filepath.Join(w.auditDir, "sessions"))
+	for _, ss := range sessions {
+		if ss.Exchanges < 2 {
+			continue // the STS exchange's own record
+		}
+		id := ss.ID
+		fmt.Fprintf(out, "replay the agent's session:\n  go run ./examples/replay timeline %s %s\n  go run ./examples/replay html %s %s -o session.html\n",
+			filepath.Join(w.auditDir, "sessions"), id, filepath.Join(w.auditDir, "sessions"), id)
+		fmt.Fprintf(out, "verify the trail:\n  go run ./examples/replay verify %s\n", filepath.Join(w.auditDir, "trail"))
+		break
+	}
+	fmt.Fprintln(out, "\ndone: every call was verified, tied to the agent's identity, decided by policy, audited and re-signed by the gateway.")
 	if serve {
 		fmt.Fprintf(out, "\nThe gateway keeps running at %s. With an OIDC token for the agent in a file:\n\n"+
 			"  export AWS_ROLE_ARN=%s AWS_WEB_IDENTITY_TOKEN_FILE=/path/to/token AWS_REGION=%s\n"+
@@ -238,7 +261,26 @@ func (w *world) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The audit trail (fail closed: a call that cannot be audited is not
+	// made) and the session recordings stay on disk for the replay tool.
+	if w.auditDir, err = os.MkdirTemp("", "gatehouse-quickstart-audit-"); err != nil {
+		return err
+	}
+	sink, err := audit.NewFileSink(audit.FileConfig{Dir: filepath.Join(w.auditDir, "trail")})
+	if err != nil {
+		return err
+	}
+	if w.trail, err = audit.NewTrail(audit.TrailConfig{Sink: sink}); err != nil {
+		return err
+	}
+	w.stop = append(w.stop, func() { w.trail.Close() })
+	recorder, err := audit.NewFileRecorder(audit.FileRecorderConfig{Dir: filepath.Join(w.auditDir, "sessions")})
+	if err != nil {
+		return err
+	}
 	handler, err := awsproxy.New(awsproxy.Config{
+		Audit:         w.trail,
+		Recorder:      recorder,
 		Authenticator: awsproxy.SessionAuthenticator(sessions),
 		WebIdentity:   &identity.Exchanger{Verifier: verifier, Roles: roles, Sessions: sessions},
 		Credentials:   awsproxy.StaticCredentials(credentials.NewStaticCredentialsProvider(upstreamKey, upstreamSecret, "")),

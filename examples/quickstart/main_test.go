@@ -12,6 +12,7 @@ import (
 // outcome: allowed, masked, approved then done, denied.
 func TestQuickstart(t *testing.T) {
 	t.Setenv("AWS_CA_BUNDLE", "")
+	t.Setenv("TMPDIR", t.TempDir()) // the audit trail and recordings land here
 	var out bytes.Buffer
 	if err := run(context.Background(), &out, false); err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())
@@ -28,6 +29,8 @@ func TestQuickstart(t *testing.T) {
 		regexp.MustCompile(`s3:DeleteBucket arn:aws:s3:::prod-reports -> approve by rule approve-s3-destructive-production, approval \w+ consumed`),
 		regexp.MustCompile(`result:   refused, AccessDenied: .*iam:CreateUser`),
 		regexp.MustCompile(`iam:CreateUser .* -> deny`),
+		regexp.MustCompile(`audit trail: \d+ events in a hash chain that verifies`),
+		regexp.MustCompile(`go run ./examples/replay html \S+ GHS\w+ -o session.html`),
 	} {
 		if !want.MatchString(got) {
 			t.Errorf("output lacks %s\n%s", want, got)

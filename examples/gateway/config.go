@@ -126,10 +126,18 @@ type SlackConfig struct {
 	URLEnv string `yaml:"urlEnv"`
 }
 
-// AuditConfig lists audit sinks. Until the audit package lands only "slog"
-// (one JSON line per call on the gateway's log) is accepted.
+// AuditConfig lists audit sinks: "slog" (one JSON line per call on the
+// gateway's log) and "file" (a hash-chained JSON Lines trail in Dir that
+// `go run ./examples/replay verify` checks). Mode says what happens when the
+// file trail cannot be written: "fail-closed" (the default: the call is
+// refused) or "fail-open" (the call goes ahead; losses are counted in
+// gatehouse_audit_dropped_total). RecordingsDir, if set, keeps each
+// session's masked request/response pairs for examples/replay.
 type AuditConfig struct {
-	Sinks []string `yaml:"sinks"`
+	Sinks         []string `yaml:"sinks"`
+	Mode          string   `yaml:"mode"`
+	Dir           string   `yaml:"dir"`
+	RecordingsDir string   `yaml:"recordingsDir"`
 }
 
 // LimitsConfig bounds the work a client can make the gateway do. Zero
@@ -333,9 +341,20 @@ func (c *Config) validate() error {
 		return fieldErr("approvals.notifiers.slack.urlEnv", "required")
 	}
 	for i, s := range c.Audit.Sinks {
-		if s != "slog" {
-			return fieldErr(fmt.Sprintf("audit.sinks[%d]", i), "%q: only \"slog\" is available in this version", s)
+		switch s {
+		case "slog":
+		case "file":
+			if c.Audit.Dir == "" {
+				return fieldErr("audit.dir", "required with the file sink")
+			}
+		default:
+			return fieldErr(fmt.Sprintf("audit.sinks[%d]", i), "%q: want slog or file", s)
 		}
+	}
+	switch c.Audit.Mode {
+	case "", "fail-closed", "fail-open":
+	default:
+		return fieldErr("audit.mode", "%q: want fail-closed or fail-open", c.Audit.Mode)
 	}
 	l := &c.Limits
 	for _, f := range []struct {

@@ -33,6 +33,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -42,6 +43,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
+	"github.com/gatehouse-dev/gatehouse/audit"
 	"github.com/gatehouse-dev/gatehouse/awsproxy"
 	"github.com/gatehouse-dev/gatehouse/identity"
 	"github.com/gatehouse-dev/gatehouse/policy"
@@ -231,10 +233,16 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger) (*gateway, e
 	if err := g.openApprovals(ctx, verifier); err != nil {
 		return nil, err
 	}
-	g.metrics = newMetrics(g.pendingApprovals)
+	g.metrics = newMetrics(g.pendingApprovals, g.auditLost)
 
-	auditLog := len(cfg.Audit.Sinks) > 0
+	auditLog := slices.Contains(cfg.Audit.Sinks, "slog")
+	trail, recorder, err := g.openAudit(cfg)
+	if err != nil {
+		return nil, err
+	}
 	g.proxy, err = awsproxy.New(awsproxy.Config{
+		Audit:           trail,
+		Recorder:        recorder,
 		Authenticator:   awsproxy.SessionAuthenticator(sessions),
 		WebIdentity:     &identity.Exchanger{Verifier: verifier, Roles: mapper, Sessions: sessions},
 		Credentials:     creds,
@@ -326,6 +334,7 @@ type gateway struct {
 	metrics  *metrics
 	ready    atomic.Bool
 	cert     *atomic.Pointer[tls.Certificate] // nil without TLS
+	trail    *audit.Trail                     // nil without the file sink
 	stop     []func()
 }
 
@@ -485,7 +494,45 @@ func (g *gateway) close() {
 	g.stop = nil
 }
 
-// logCall is the interim "slog" audit sink: one line per call, never the
+// auditLost counts the completion events the file trail lost.
+func (g *gateway) auditLost() float64 {
+	if g.trail == nil {
+		return 0
+	}
+	return float64(g.trail.Stats().Lost)
+}
+
+// openAudit builds the file trail and the session recorder the config asks
+// for; both nil when it asks for neither.
+func (g *gateway) openAudit(cfg *Config) (*audit.Trail, audit.Recorder, error) {
+	var trail *audit.Trail
+	var recorder audit.Recorder
+	if slices.Contains(cfg.Audit.Sinks, "file") {
+		sink, err := audit.NewFileSink(audit.FileConfig{Dir: cfg.Audit.Dir})
+		if err != nil {
+			return nil, nil, fmt.Errorf("gateway: config: audit.dir: %w", err)
+		}
+		mode := audit.FailClosed
+		if cfg.Audit.Mode == "fail-open" {
+			mode = audit.FailOpen
+		}
+		if trail, err = audit.NewTrail(audit.TrailConfig{Sink: sink, Mode: mode, Logger: g.log}); err != nil {
+			return nil, nil, fmt.Errorf("gateway: audit: %w", err)
+		}
+		g.trail = trail
+		g.stop = append(g.stop, func() { trail.Close() })
+	}
+	if cfg.Audit.RecordingsDir != "" {
+		r, err := audit.NewFileRecorder(audit.FileRecorderConfig{Dir: cfg.Audit.RecordingsDir})
+		if err != nil {
+			return nil, nil, fmt.Errorf("gateway: config: audit.recordingsDir: %w", err)
+		}
+		recorder = r
+	}
+	return trail, recorder, nil
+}
+
+// logCall is the "slog" audit sink: one line per call, never the
 // body or the caller's secrets.
 func logCall(log *slog.Logger, c *awsproxy.Call) {
 	attrs := []any{"id", c.ID, "action", c.Classification.Action, "status", c.Status, "decision", effect(c), "durationMs", c.Duration.Milliseconds()}

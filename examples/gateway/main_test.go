@@ -36,6 +36,7 @@ import (
 	"github.com/rclone/gofakes3"
 	"github.com/rclone/gofakes3/s3mem"
 
+	"github.com/gatehouse-dev/gatehouse/audit"
 	"github.com/gatehouse-dev/gatehouse/internal/testidp"
 )
 
@@ -675,4 +676,60 @@ func trusting(cert *x509.Certificate) *http.Client {
 	pool := x509.NewCertPool()
 	pool.AddCert(cert)
 	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+}
+
+// TestFileAudit: with the file sink the gateway writes a hash-chained trail
+// that verifies and names the workload, and records the session.
+func TestFileAudit(t *testing.T) {
+	e := newEnv(t)
+	dir, rec := filepath.Join(t.TempDir(), "trail"), filepath.Join(t.TempDir(), "sessions")
+	cfg := strings.Replace(e.config(), "audit:\n  sinks: [slog]\n", "audit:\n  sinks: [slog, file]\n  dir: "+dir+"\n  recordingsDir: "+rec+"\n", 1)
+	if cfg == e.config() {
+		t.Fatal("the test config has no audit section to replace")
+	}
+	gw := e.start(cfg)
+	if _, err := s3Client(e.agent(gw.url, "agent")).ListBuckets(context.Background(), &s3.ListBucketsInput{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := gw.stop(); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.jsonl"))
+	rep, err := audit.Verify(files...)
+	if err != nil || rep.Events == 0 {
+		t.Fatalf("trail: %v, %d events", err, rep.Events)
+	}
+	events, err := audit.ReadEvents(files...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var listed bool
+	for _, ev := range events {
+		listed = listed || (ev.Request.Action == "s3:ListAllMyBuckets" && ev.Phase == audit.PhaseCompletion && ev.Principal.Subject != "")
+	}
+	if !listed {
+		t.Fatalf("no completion event for ListBuckets among %d events", len(events))
+	}
+	sessions, err := audit.Sessions(rec)
+	if err != nil || len(sessions) == 0 {
+		t.Fatalf("no recorded session: %v", err)
+	}
+}
+
+func TestAuditConfigErrors(t *testing.T) {
+	e := newEnv(t)
+	for _, tc := range []struct{ name, audit, field string }{
+		{"file without dir", "audit:\n  sinks: [file]\n", "audit.dir"},
+		{"unknown sink", "audit:\n  sinks: [kafka]\n", "audit.sinks[0]"},
+		{"bad mode", "audit:\n  sinks: [slog]\n  mode: maybe\n", "audit.mode"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := strings.Replace(e.config(), "audit:\n  sinks: [slog]\n", tc.audit, 1)
+			var stdout, stderr bytes.Buffer
+			err := run(context.Background(), []string{"-config", e.write("bad.yaml", cfg), "-check"}, &stdout, &stderr)
+			if err == nil || !strings.Contains(err.Error(), tc.field) {
+				t.Fatalf("error %v, want one naming %s", err, tc.field)
+			}
+		})
+	}
 }

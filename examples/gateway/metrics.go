@@ -16,7 +16,7 @@ import (
 //	gatehouse_requests_total{action,decision}   calls by IAM action and decision effect
 //	gatehouse_request_duration_seconds{decision} call latency, arrival to last byte
 //	gatehouse_approvals_pending                  pending approval records (read on scrape)
-//	gatehouse_audit_dropped_total                audit records dropped (0 until the audit package lands)
+//	gatehouse_audit_dropped_total                audit events the file trail could not write
 //	gatehouse_policy_reloads_total{result}       SIGHUP policy reloads, ok or error
 //
 // The action label is bounded by the operation catalog; calls the catalog
@@ -25,11 +25,11 @@ type metrics struct {
 	reg      *prometheus.Registry
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
-	drops    prometheus.Counter
+	drops    prometheus.CounterFunc
 	reloads  *prometheus.CounterVec
 }
 
-func newMetrics(pending func() (float64, error)) *metrics {
+func newMetrics(pending func() (float64, error), auditLost func() float64) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -41,10 +41,10 @@ func newMetrics(pending func() (float64, error)) *metrics {
 			Help:    "Time from a call's arrival to its last response byte, by decision.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
 		}, []string{"decision"}),
-		drops: prometheus.NewCounter(prometheus.CounterOpts{
+		drops: prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "gatehouse_audit_dropped_total",
-			Help: "Audit records dropped because a sink could not keep up (always 0 until audit sinks are wired).",
-		}),
+			Help: "Audit completion events the file trail could not write (fail-open losses; fail-closed intents refuse the call instead).",
+		}, auditLost),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gatehouse_policy_reloads_total",
 			Help: "Policy reloads by result (ok, error); on error the previous policy keeps serving.",

@@ -13,7 +13,9 @@ import (
 	"github.com/gatehouse-dev/gatehouse/audit"
 	"github.com/gatehouse-dev/gatehouse/audit/audittest"
 	"github.com/gatehouse-dev/gatehouse/awsproxy"
+	"github.com/gatehouse-dev/gatehouse/identity"
 	"github.com/gatehouse-dev/gatehouse/policy"
+	"github.com/gatehouse-dev/gatehouse/policy/approval"
 )
 
 // TestAuditTrail: every call leaves an intent and a completion event in a
@@ -143,4 +145,44 @@ func mustJSON(t *testing.T, e audit.Event) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestApprovalEventsReachTheTrail: every approval transition is written to
+// the audit trail with the requester, the action and the approver.
+func TestApprovalEventsReachTheTrail(t *testing.T) {
+	mem := &audittest.Memory{}
+	trail, err := audit.NewTrail(audit.TrailConfig{Sink: mem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := approval.NewMemoryStore(approval.MemoryConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	broker, err := approval.New(approval.Config{Store: store, Events: awsproxy.ApprovalEvents(trail)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	rec, _, err := broker.Request(ctx, approval.Request{
+		Principal: testPrincipal, Action: "s3:DeleteBucket", Resources: []string{"arn:aws:s3:::prod-x"},
+		Fingerprint: "fp-1", Requirements: []approval.Requirement{{Rule: "r", Groups: []string{"sec"}, MinApprovals: 1}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice := identity.Principal{Issuer: "https://idp.test", Subject: "alice", Groups: []string{"sec"}}
+	if _, err := broker.Approve(ctx, rec.ID, alice, "ok"); err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for _, e := range mem.Events() {
+		if e.Phase != audit.PhaseApproval || e.Approval == nil || e.Approval.ID != rec.ID || e.Request.Action != "s3:DeleteBucket" || e.Principal.Subject != testPrincipal.Subject {
+			t.Fatalf("approval event: %+v", e)
+		}
+		types = append(types, e.Approval.Event)
+	}
+	if got := strings.Join(types, ","); !strings.Contains(got, "requested") || !strings.Contains(got, "approved") {
+		t.Fatalf("approval events %q, want requested and approved", got)
+	}
 }

@@ -230,16 +230,16 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger) (*gateway, e
 		}
 	}
 
+	trail, recorder, err := g.openAudit(cfg)
+	if err != nil {
+		return nil, err
+	}
 	if err := g.openApprovals(ctx, verifier); err != nil {
 		return nil, err
 	}
 	g.metrics = newMetrics(g.pendingApprovals, g.auditLost)
 
 	auditLog := slices.Contains(cfg.Audit.Sinks, "slog")
-	trail, recorder, err := g.openAudit(cfg)
-	if err != nil {
-		return nil, err
-	}
 	g.proxy, err = awsproxy.New(awsproxy.Config{
 		Audit:           trail,
 		Recorder:        recorder,
@@ -384,7 +384,11 @@ func (g *gateway) openApprovals(ctx context.Context, verifier *identity.Verifier
 		notifiers = append(notifiers, n)
 	}
 	var err error
-	g.broker, err = approval.New(approval.Config{Store: g.store, Notifiers: notifiers, Logger: g.log, URLBase: a.URLBase})
+	var events approval.EventSink
+	if g.trail != nil {
+		events = awsproxy.ApprovalEvents(g.trail)
+	}
+	g.broker, err = approval.New(approval.Config{Store: g.store, Notifiers: notifiers, Events: events, Logger: g.log, URLBase: a.URLBase})
 	if err != nil {
 		return fmt.Errorf("gateway: approvals: %w", err)
 	}

@@ -253,14 +253,6 @@ func (w *world) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	w.broker, err = approval.New(approval.Config{Store: store, URLBase: gw.url + "/approvals/ui/"})
-	if err != nil {
-		return err
-	}
-	approvals, err := approval.NewHandler(approval.HandlerConfig{Broker: w.broker})
-	if err != nil {
-		return err
-	}
 	// The audit trail (fail closed: a call that cannot be audited is not
 	// made) and the session recordings stay on disk for the replay tool.
 	if w.auditDir, err = os.MkdirTemp("", "gatehouse-quickstart-audit-"); err != nil {
@@ -275,6 +267,14 @@ func (w *world) start(ctx context.Context) error {
 	}
 	w.stop = append(w.stop, func() { w.trail.Close() })
 	recorder, err := audit.NewFileRecorder(audit.FileRecorderConfig{Dir: filepath.Join(w.auditDir, "sessions")})
+	if err != nil {
+		return err
+	}
+	w.broker, err = approval.New(approval.Config{Store: store, URLBase: gw.url + "/approvals/ui/", Events: awsproxy.ApprovalEvents(w.trail)})
+	if err != nil {
+		return err
+	}
+	approvals, err := approval.NewHandler(approval.HandlerConfig{Broker: w.broker})
 	if err != nil {
 		return err
 	}

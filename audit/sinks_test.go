@@ -241,7 +241,9 @@ func TestWebhookFailures(t *testing.T) {
 			t.Fatalf("Flush = %v", err)
 		}
 		w.Close()
-		if st := w.Stats(); st.Failed != 2 || st.Retries != 0 || calls.Load() != 1 {
+		// The two events go out as one batch or, if the sender was quicker
+		// than the second Write, as two; either way each is tried once.
+		if st := w.Stats(); st.Failed != 2 || st.Retries != 0 || calls.Load() < 1 || calls.Load() > 2 {
 			t.Fatalf("stats %+v, calls %d", st, calls.Load())
 		}
 	})

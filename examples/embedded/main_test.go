@@ -15,6 +15,8 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/gatehouse-dev/gatehouse/audit"
+	"github.com/gatehouse-dev/gatehouse/audit/audittest"
 	"github.com/gatehouse-dev/gatehouse/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/testidp"
 	"github.com/gatehouse-dev/gatehouse/policy/approval"
@@ -52,6 +54,7 @@ type fixture struct {
 	url    string
 	audit  *syncBuffer
 	broker *approval.Broker
+	events *audittest.Memory // the audit trail's events
 }
 
 func start(t *testing.T) *fixture {
@@ -77,6 +80,11 @@ func start(t *testing.T) *fixture {
 	}
 	base := "http://" + ln.Addr().String()
 	buf := &syncBuffer{}
+	events := &audittest.Memory{}
+	trail, err := audit.NewTrail(audit.TrailConfig{Sink: events})
+	if err != nil {
+		t.Fatal(err)
+	}
 	store, err := approval.NewMemoryStore(approval.MemoryConfig{})
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +95,7 @@ func start(t *testing.T) *fixture {
 	}
 	h, err := NewHandler(Config{
 		BaseURL: base, Issuers: []string{idp.Issuer}, Verifier: verifier,
-		Logger: slog.New(slog.NewJSONHandler(buf, nil)), Broker: broker,
+		Logger: slog.New(slog.NewJSONHandler(buf, nil)), Broker: broker, Audit: trail,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -95,7 +103,7 @@ func start(t *testing.T) *fixture {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
-	return &fixture{idp: idp, url: base, audit: buf, broker: broker}
+	return &fixture{idp: idp, url: base, audit: buf, broker: broker, events: events}
 }
 
 // bearerTransport adds the token to every request of the MCP client.
@@ -224,6 +232,17 @@ func TestGuardedServer(t *testing.T) {
 	}
 	if l := lines[3]; l["tool"] != "delete_records" || l["effect"] != "deny" || l["rule"] != "deny-production-deletes" || l["is_error"] != true {
 		t.Errorf("prod delete audit = %v", l)
+	}
+
+	// The audit trail has the calls, tied to the principal and the tool.
+	var sawMasked bool
+	for _, e := range f.events.Events() {
+		if e.Request.MCPTool == "read_config" && e.Principal.Subject == "ops-agent" && len(e.Masks) > 0 {
+			sawMasked = true
+		}
+	}
+	if !sawMasked {
+		t.Errorf("no audit event for the masked read_config call among %d", len(f.events.Events()))
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	gaudit "github.com/gatehouse-dev/gatehouse/audit"
 	"github.com/gatehouse-dev/gatehouse/identity"
 	"github.com/gatehouse-dev/gatehouse/mask"
 	"github.com/gatehouse-dev/gatehouse/policy"
@@ -41,8 +42,12 @@ type Config struct {
 	Policy *policy.Policy
 	// Masker masks tool results; nil means DefaultMaskRules.
 	Masker *mask.Masker
-	// Logger receives one structured audit line per tool call.
+	// Logger receives one structured line per tool call.
 	Logger *slog.Logger
+	// Audit, if set, receives one audit event per tool call: the
+	// principal, the tool (as service "mcp", action "mcp:<tool>"), the MCP
+	// session, the decision, the approval and how many values were masked.
+	Audit *gaudit.Trail
 	// Broker takes the approvals that approve rules ask for; its approver
 	// API is served at /approvals/ behind the same bearer authentication.
 	// Nil refuses calls that need an approval.
@@ -61,12 +66,13 @@ type Guard struct {
 	policy *policy.Policy
 	masker *mask.Masker
 	log    *slog.Logger
+	trail  *gaudit.Trail
 	broker *approval.Broker
 }
 
 // NewGuard compiles the policy and masks of cfg.
 func NewGuard(cfg Config) (*Guard, error) {
-	g := &Guard{policy: cfg.Policy, masker: cfg.Masker, log: cfg.Logger, broker: cfg.Broker}
+	g := &Guard{policy: cfg.Policy, masker: cfg.Masker, log: cfg.Logger, trail: cfg.Audit, broker: cfg.Broker}
 	if g.policy == nil {
 		pc, err := policy.Parse("policy.yaml", defaultPolicy)
 		if err != nil {
@@ -223,6 +229,21 @@ func (g *Guard) call(ctx context.Context, next mcp.MethodHandler, method string,
 			attrs = append(attrs, "note", note)
 		}
 		g.log.InfoContext(ctx, "mcp tool call", attrs...)
+		if g.trail != nil {
+			e := &gaudit.Event{Version: gaudit.Version, ID: gaudit.NewID(), Time: start, Phase: gaudit.PhaseCompletion, SessionID: session,
+				Principal: gaudit.PrincipalOf(p),
+				Request:   gaudit.RequestInfo{Service: "mcp", Operation: tool, Action: "mcp:" + tool, MCPSession: session, MCPTool: tool},
+				Decision:  &gaudit.DecisionInfo{Effect: string(d.Effect), Rule: d.Rule, Reason: d.Reason, Default: d.Default},
+				Response:  &gaudit.ResponseInfo{Refused: res != nil && res.IsError, ErrorMessage: note, Duration: time.Since(start)},
+			}
+			if approvalID != "" {
+				e.Approval = &gaudit.ApprovalInfo{ID: approvalID, State: "pending"}
+			}
+			if masked > 0 {
+				e.Masks = []gaudit.MaskInfo{{Rule: "tool-result", Strategy: "mixed", Count: masked}}
+			}
+			g.trail.Record(ctx, e)
+		}
 	}
 	if !ok {
 		d := policy.Decision{Effect: policy.Deny, Reason: "no authenticated principal"}

@@ -1,10 +1,11 @@
 // Command mcpserver is an MCP server exposing AWS tools (list buckets;
 // list, get, put and delete objects; delete a bucket; get a secret;
-// describe instances) that holds no AWS key: the stock AWS SDK exchanges
-// the workload's OIDC token at the gatehouse gateway (web identity) and
-// sends every call there. Each call carries the MCP session id and tool
+// describe instances; create an IAM user) that holds no AWS key: the
+// stock AWS SDK exchanges the workload's OIDC token at the gatehouse
+// gateway (web identity) and sends every call there. Each call carries the MCP session id and tool
 // name in signed headers, and calls the gateway holds for a human approval
-// come back to the agent as an approval id it can wait on.
+// come back to the agent as an approval id it can wait on. The server
+// itself is package examples/mcpserver/awstools.
 //
 // Run it with the same environment a stock SDK would use:
 //
@@ -22,6 +23,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+
+	"github.com/gatehouse-dev/gatehouse/examples/mcpserver/awstools"
 )
 
 func main() {
@@ -35,13 +38,13 @@ func main() {
 		fmt.Fprintln(os.Stderr, "mcpserver: set AWS_WEB_IDENTITY_TOKEN_FILE or -token-file")
 		os.Exit(2)
 	}
-	srv, err := NewServer(Config{Gateway: *gateway, RoleARN: *role, Token: stscreds.IdentityTokenFile(*tokenFile), Region: *region})
+	srv, err := awstools.NewServer(awstools.Config{Gateway: *gateway, RoleARN: *role, Token: stscreds.IdentityTokenFile(*tokenFile), Region: *region})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mcpserver:", err)
 		os.Exit(2)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/mcp", Handler(srv))
+	mux.Handle("/mcp", awstools.Handler(srv))
 	fmt.Fprintf(os.Stderr, "mcpserver: MCP endpoint http://%s/mcp, AWS through %s\n", *listen, *gateway)
 	hs := &http.Server{Addr: *listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	if err := hs.ListenAndServe(); err != nil {

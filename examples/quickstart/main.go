@@ -8,13 +8,18 @@
 //   - the gateway: keyless session credentials through its STS endpoint,
 //     the operation catalog, the starter policy for MCP agents, masking,
 //     and an approval broker with its approver API;
-//   - an agent using the stock AWS SDK for Go v2 with nothing but its OIDC
-//     token (the web-identity flow), and an approver using the approval API.
+//   - the MCP server of examples/mcpserver (package awstools), whose AWS
+//     tools hold nothing but the agent's OIDC token (the web-identity flow)
+//     and sign the MCP session id and tool name into every AWS call;
+//   - the agent: an MCP client calling those tools in turn, and an approver
+//     using the approval API.
 //
 // The agent lists buckets (allowed), reads a secret (masked), deletes a
-// production bucket (held until the approver approves), and tries to
-// create an IAM user (denied). With -serve the gateway keeps running and
-// the quickstart prints how to try it by hand.
+// production bucket (held: the tool answers approval_pending with the
+// approval id, the approver approves, and wait_for_approval makes the
+// call), and tries to create an IAM user (denied: a tool error). With
+// -serve the gateway and the MCP server keep running and the quickstart
+// prints how to try them by hand.
 //
 // Run it with: go run ./examples/quickstart
 package main
@@ -23,7 +28,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -38,17 +42,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
-	"github.com/aws/aws-sdk-go-v2/service/iam"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
-	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/logging"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/rclone/gofakes3"
 	"github.com/rclone/gofakes3/s3mem"
 
 	"github.com/gatehouse-dev/gatehouse/audit"
 	"github.com/gatehouse-dev/gatehouse/awsproxy"
+	"github.com/gatehouse-dev/gatehouse/examples/mcpserver/awstools"
 	"github.com/gatehouse-dev/gatehouse/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/testidp"
 	"github.com/gatehouse-dev/gatehouse/policy"
@@ -64,7 +66,7 @@ const (
 )
 
 func main() {
-	serve := flag.Bool("serve", false, "keep the gateway running after the demo and print how to use it by hand")
+	serve := flag.Bool("serve", false, "keep the gateway and the MCP server running after the demo and print how to use them by hand")
 	flag.Parse()
 	if err := run(context.Background(), os.Stdout, *serve); err != nil {
 		fmt.Fprintln(os.Stderr, "quickstart:", err)
@@ -79,10 +81,18 @@ type world struct {
 	trail    *audit.Trail
 	idp      *testidp.IdP
 	gateway  string
+	mcpURL   string // the MCP server's streamable HTTP endpoint
 	broker   *approval.Broker
 	mu       sync.Mutex
 	lastCall *awsproxy.Call
 	stop     []func()
+}
+
+// step is one tool call of the agent.
+type step struct {
+	say  string
+	tool string
+	args map[string]any
 }
 
 func run(ctx context.Context, out io.Writer, serve bool) error {
@@ -95,66 +105,75 @@ func run(ctx context.Context, out io.Writer, serve bool) error {
 	if err := w.start(ctx); err != nil {
 		return err
 	}
-	agent, err := w.agentConfig(ctx)
+	cfg, err := w.startMCPServer()
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "gatehouse quickstart: gateway %s, identity provider %s\n", w.gateway, w.idp.Issuer)
-	fmt.Fprintln(out, "The agent holds no AWS key: only its OIDC token, exchanged at the gateway's STS endpoint.")
-	who, err := sts.NewFromConfig(agent).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	fmt.Fprintf(out, "gatehouse quickstart: gateway %s, identity provider %s, MCP server %s\n", w.gateway, w.idp.Issuer, w.mcpURL)
+	fmt.Fprintln(out, "The MCP server holds no AWS key: only the agent's OIDC token, exchanged at the gateway's STS endpoint.")
+	ac := awstools.AWSConfig(cfg)
+	ac.Logger = logging.Nop{}
+	who, err := sts.NewFromConfig(ac).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	if err != nil {
 		return fmt.Errorf("GetCallerIdentity: %w", err)
 	}
-	fmt.Fprintf(out, "\nagent is %s\n", aws.ToString(who.Arn))
+	fmt.Fprintf(out, "\nthe MCP server's AWS calls run as %s\n", aws.ToString(who.Arn))
 
-	s3c := s3.NewFromConfig(agent, func(o *s3.Options) { o.UsePathStyle = true })
-	sm := secretsmanager.NewFromConfig(agent)
-	iamc := iam.NewFromConfig(agent)
-	steps := []struct {
-		name string
-		call func() (string, error)
-	}{
-		{"list buckets", func() (string, error) {
-			res, err := s3c.ListBuckets(ctx, &s3.ListBucketsInput{})
-			if err != nil {
-				return "", err
-			}
-			var names []string
-			for _, b := range res.Buckets {
-				names = append(names, aws.ToString(b.Name))
-			}
-			return "buckets: " + strings.Join(names, ", "), nil
-		}},
-		{"read the database secret", func() (string, error) {
-			res, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("prod/db")})
-			if err != nil {
-				return "", err
-			}
-			return fmt.Sprintf("SecretString = %q", aws.ToString(res.SecretString)), nil
-		}},
-		{"delete the production bucket prod-reports (needs a human)", func() (string, error) {
-			go w.approveNext(ctx)
-			_, err := s3c.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: aws.String("prod-reports")})
-			return "bucket deleted after approval", err
-		}},
-		{"create an IAM user", func() (string, error) {
-			_, err := iamc.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("backdoor")})
-			return "user created", err
-		}},
+	client := mcp.NewClient(&mcp.Implementation{Name: "quickstart-agent", Version: "0.1.0"}, nil)
+	cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: w.mcpURL, DisableStandaloneSSE: true}, nil)
+	if err != nil {
+		return fmt.Errorf("connect to the MCP server: %w", err)
 	}
-	for _, s := range steps {
-		fmt.Fprintf(out, "\n-> agent: %s\n", s.name)
-		msg, err := s.call()
-		var ae smithy.APIError
+	defer cs.Close()
+	tools, err := cs.ListTools(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("list tools: %w", err)
+	}
+	var names []string
+	for _, t := range tools.Tools {
+		names = append(names, t.Name)
+	}
+	fmt.Fprintf(out, "agent: MCP session %s, tools: %s\n", cs.ID(), strings.Join(names, ", "))
+
+	steps := []step{
+		{"list the buckets", "list_buckets", map[string]any{}},
+		{"read the database secret", "get_secret", map[string]any{"secret_id": "prod/db"}},
+		{"delete the production bucket prod-reports (needs a human)", "delete_bucket", map[string]any{"bucket": "prod-reports"}},
+		{"create an IAM user", "create_iam_user", map[string]any{"user_name": "backdoor"}},
+	}
+	for i := 0; i < len(steps); i++ {
+		s := steps[i]
+		args, _ := json.Marshal(s.args)
+		fmt.Fprintf(out, "\n-> agent: %s\n   tool:     %s %s\n", s.say, s.tool, args)
+		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: s.tool, Arguments: s.args})
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.tool, err)
+		}
+		text := resultText(res)
+		var pending struct {
+			Status     string `json:"status"`
+			ApprovalID string `json:"approval_id"`
+		}
+		json.Unmarshal([]byte(text), &pending)
 		switch {
-		case err == nil:
-			fmt.Fprintf(out, "   result:   %s\n", msg)
-		case errors.As(err, &ae):
-			fmt.Fprintf(out, "   result:   refused, %s: %s\n", ae.ErrorCode(), ae.ErrorMessage())
+		case res.IsError:
+			fmt.Fprintf(out, "   result:   tool error: %s\n", text)
+		case pending.Status == "approval_pending":
+			fmt.Fprintf(out, "   result:   approval_pending, approval_id %s (the call was not made)\n", pending.ApprovalID)
 		default:
-			return fmt.Errorf("%s: %w", s.name, err)
+			fmt.Fprintf(out, "   result:   %s\n", text)
 		}
 		w.describeLastCall()
+		if pending.Status == "approval_pending" {
+			w.approveNext(ctx)
+			// Next, the agent waits for the approval: the server repeats
+			// the identical call, which the approval is bound to.
+			steps = append(steps[:i+1], append([]step{{"wait for the approval, then delete", "wait_for_approval",
+				map[string]any{"approval_id": pending.ApprovalID, "timeout_seconds": 10}}}, steps[i+1:]...)...)
+		}
+	}
+	if err := cs.Close(); err != nil {
+		return err
 	}
 	if err := w.trail.Close(); err != nil {
 		return err
@@ -167,26 +186,76 @@ func run(ctx context.Context, out io.Writer, serve bool) error {
 	fmt.Fprintf(out, "\naudit trail: %d events in a hash chain that verifies, under %s\n", rep.Events, w.auditDir)
 	sessions, _ := audit.Sessions(filepath.Join(w.auditDir, "sessions"))
 	for _, ss := range sessions {
-		if ss.Exchanges < 2 {
-			continue // the STS exchange's own record
+		if ss.ID != cs.ID() {
+			continue // the STS exchange and the identity check
 		}
-		id := ss.ID
-		fmt.Fprintf(out, "replay the agent's session:\n  go run ./examples/replay timeline %s %s\n  go run ./examples/replay html %s %s -o session.html\n",
-			filepath.Join(w.auditDir, "sessions"), id, filepath.Join(w.auditDir, "sessions"), id)
+		dir := filepath.Join(w.auditDir, "sessions")
+		fmt.Fprintf(out, "replay the agent's MCP session (%d AWS calls):\n  go run ./examples/replay timeline %s %s\n  go run ./examples/replay html %s %s -o session.html\n",
+			ss.Exchanges, dir, ss.ID, dir, ss.ID)
 		fmt.Fprintf(out, "verify the trail:\n  go run ./examples/replay verify %s\n", filepath.Join(w.auditDir, "trail"))
-		break
 	}
-	fmt.Fprintln(out, "\ndone: every call was verified, tied to the agent's identity, decided by policy, audited and re-signed by the gateway.")
+	fmt.Fprintln(out, "\ndone: every tool call became AWS calls verified, tied to the agent's identity and MCP session, decided by policy, audited and re-signed by the gateway.")
 	if serve {
-		fmt.Fprintf(out, "\nThe gateway keeps running at %s. With an OIDC token for the agent in a file:\n\n"+
+		fmt.Fprintf(out, "\nThe gateway keeps running at %s and the MCP server at %s (streamable HTTP).\n"+
+			"Point an MCP client at the MCP server, or use a stock AWS SDK with an OIDC token for the agent in a file:\n\n"+
 			"  export AWS_ROLE_ARN=%s AWS_WEB_IDENTITY_TOKEN_FILE=/path/to/token AWS_REGION=%s\n"+
 			"  export AWS_ENDPOINT_URL_STS=%s AWS_ENDPOINT_URL=%s\n\n"+
 			"Get a token from the demo identity provider with:\n\n"+
 			"  curl -s -u reporting-agent:agent-secret -d grant_type=client_credentials %s\n\nPress Ctrl-C to stop.\n",
-			w.gateway, roleARN, region, w.gateway, w.gateway, w.idp.TokenURL())
+			w.gateway, w.mcpURL, roleARN, region, w.gateway, w.gateway, w.idp.TokenURL())
 		select {}
 	}
 	return nil
+}
+
+// resultText is a tool result's text, with JSON made compact to print on
+// one line.
+func resultText(res *mcp.CallToolResult) string {
+	var b strings.Builder
+	for _, c := range res.Content {
+		if tc, ok := c.(*mcp.TextContent); ok {
+			b.WriteString(tc.Text)
+		}
+	}
+	var buf bytes.Buffer
+	if json.Compact(&buf, []byte(b.String())) == nil {
+		return buf.String()
+	}
+	return b.String()
+}
+
+// startMCPServer serves the awstools MCP server on 127.0.0.1 with the
+// agent's OIDC token in a file, as a workload would have it.
+func (w *world) startMCPServer() (awstools.Config, error) {
+	token, err := w.clientToken("reporting-agent", "agent-secret")
+	if err != nil {
+		return awstools.Config{}, err
+	}
+	dir, err := os.MkdirTemp("", "gatehouse-quickstart-")
+	if err != nil {
+		return awstools.Config{}, err
+	}
+	w.stop = append(w.stop, func() { os.RemoveAll(dir) })
+	tokenFile := filepath.Join(dir, "token")
+	if err := os.WriteFile(tokenFile, []byte(token), 0o600); err != nil {
+		return awstools.Config{}, err
+	}
+	cfg := awstools.Config{
+		Gateway: w.gateway, Region: region, RoleARN: roleARN, Token: stscreds.IdentityTokenFile(tokenFile),
+		MaxApprovalWait: 20 * time.Second, PollInterval: 100 * time.Millisecond,
+	}
+	srv, err := awstools.NewServer(cfg)
+	if err != nil {
+		return awstools.Config{}, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/mcp", awstools.Handler(srv))
+	u, err := w.listen(mux)
+	if err != nil {
+		return awstools.Config{}, err
+	}
+	w.mcpURL = u + "/mcp"
+	return cfg, nil
 }
 
 // start brings up the identity provider, the AWS stand-ins and the gateway.
@@ -240,7 +309,7 @@ func (w *world) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	engine, err := policy.NewEngine(policy.EngineConfig{Files: []string{"starter:mcp-agents"}})
+	engine, err := demoPolicy()
 	if err != nil {
 		return err
 	}
@@ -303,29 +372,27 @@ func (w *world) start(ctx context.Context) error {
 	return nil
 }
 
-// agentConfig is the agent's stock SDK configuration: its token goes to the
-// gateway's STS endpoint, every call to the gateway.
-func (w *world) agentConfig(ctx context.Context) (aws.Config, error) {
-	token, err := w.clientToken("reporting-agent", "agent-secret")
+// demoPolicy is the starter policy for MCP agents with the hold on
+// destructive production S3 calls shortened to a second: a held call
+// answers ApprovalPending quickly, and the MCP tool turns that into an
+// approval id the agent can wait on.
+func demoPolicy() (*policy.Engine, error) {
+	cfg, err := policy.Starter("mcp-agents")
 	if err != nil {
-		return aws.Config{}, err
+		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "gatehouse-quickstart-")
+	for i := range cfg.Rules {
+		if cfg.Rules[i].Name == "approve-s3-destructive-production" && cfg.Rules[i].Approval != nil {
+			a := *cfg.Rules[i].Approval
+			a.HoldTimeout = time.Second
+			cfg.Rules[i].Approval = &a
+		}
+	}
+	p, err := policy.Compile(cfg, policy.Options{})
 	if err != nil {
-		return aws.Config{}, err
+		return nil, err
 	}
-	w.stop = append(w.stop, func() { os.RemoveAll(dir) })
-	tokenFile := filepath.Join(dir, "token")
-	if err := os.WriteFile(tokenFile, []byte(token), 0o600); err != nil {
-		return aws.Config{}, err
-	}
-	stsClient := sts.New(sts.Options{Region: region, BaseEndpoint: aws.String(w.gateway)})
-	return aws.Config{
-		Region:       region,
-		BaseEndpoint: aws.String(w.gateway),
-		Credentials:  aws.NewCredentialsCache(stscreds.NewWebIdentityRoleProvider(stsClient, roleARN, stscreds.IdentityTokenFile(tokenFile))),
-		Logger:       logging.Nop{},
-	}, nil
+	return policy.NewStaticEngine(p), nil
 }
 
 // clientToken runs the client-credentials grant at the identity provider.
@@ -397,7 +464,11 @@ func (w *world) describeLastCall() {
 	if c == nil || c.Decision == nil {
 		return
 	}
-	line := fmt.Sprintf("   gateway:  %s %s -> %s", c.Classification.Action, firstOr(c.Classification.Resources, ""), c.Decision.Effect)
+	line := "   gateway:  " + c.Classification.Action
+	if r := firstOr(c.Classification.Resources, ""); r != "" {
+		line += " " + r
+	}
+	line += fmt.Sprintf(" -> %s", c.Decision.Effect)
 	if c.Decision.Rule != "" {
 		line += " by rule " + c.Decision.Rule
 	}
@@ -410,6 +481,9 @@ func (w *world) describeLastCall() {
 			paths = append(paths, e.Path+" ("+string(e.Strategy)+")")
 		}
 		line += ", masked " + strings.Join(paths, ", ")
+	}
+	if session, tool := awsproxy.MCPContext(c); session != "" {
+		line += fmt.Sprintf(" [signed: MCP tool %s]", tool)
 	}
 	fmt.Fprintln(w.out, line)
 }

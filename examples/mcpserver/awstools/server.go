@@ -1,4 +1,15 @@
-package main
+// Package awstools is an MCP server exposing AWS tools (list buckets;
+// list, get, put and delete objects; delete a bucket; get a secret;
+// describe instances; create an IAM user) that holds no AWS key: the stock
+// AWS SDK exchanges the workload's OIDC token at the gatehouse gateway (web
+// identity) and sends every call there. Each call carries the MCP session
+// id and tool name in signed headers, and calls the gateway holds for a
+// human approval come back to the agent as an approval id it can wait on
+// (wait_for_approval).
+//
+// examples/mcpserver is the command serving it; examples/quickstart drives
+// it with an MCP client.
+package awstools
 
 import (
 	"context"
@@ -14,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -62,6 +74,7 @@ type Server struct {
 	s3      *s3.Client
 	secrets *secretsmanager.Client
 	ec2     *ec2.Client
+	iam     *iam.Client
 
 	mu      sync.Mutex
 	pending map[string]*pendingCall // by session id + "\x00" + approval id
@@ -127,7 +140,7 @@ func addToolHeaders(stack *middleware.Stack) error {
 // NewServer returns the MCP server with its AWS tools.
 func NewServer(cfg Config) (*mcp.Server, error) {
 	if cfg.Gateway == "" || cfg.RoleARN == "" || cfg.Token == nil {
-		return nil, errors.New("mcpserver: Gateway, RoleARN and Token are required")
+		return nil, errors.New("awstools: Gateway, RoleARN and Token are required")
 	}
 	if cfg.MaxApprovalWait <= 0 {
 		cfg.MaxApprovalWait = time.Minute
@@ -144,6 +157,7 @@ func NewServer(cfg Config) (*mcp.Server, error) {
 		s3:      s3.NewFromConfig(ac, func(o *s3.Options) { o.UsePathStyle = true }),
 		secrets: secretsmanager.NewFromConfig(ac),
 		ec2:     ec2.NewFromConfig(ac),
+		iam:     iam.NewFromConfig(ac),
 		pending: map[string]*pendingCall{},
 	}
 	srv := mcp.NewServer(&mcp.Implementation{Name: "gatehouse-aws-tools", Version: "0.1.0"}, nil)

@@ -1,4 +1,4 @@
-package main
+package awstools
 
 import (
 	"bytes"
@@ -266,6 +266,15 @@ func TestAWSToolsThroughGateway(t *testing.T) {
 	}
 	if c := w.lastCall(t, "PutObject"); c.Request.Header.Get(HeaderTool) != "put_object" || c.Status != http.StatusForbidden {
 		t.Errorf("PutObject: tool header %q, status %d", c.Request.Header.Get(HeaderTool), c.Status)
+	}
+
+	// Denied: creating an IAM user is not allowed by the starter policy.
+	res, out = call(t, cs, "create_iam_user", map[string]any{"user_name": "backdoor"})
+	if !res.IsError || !strings.Contains(out, "AccessDenied") || !strings.Contains(out, "iam:CreateUser") {
+		t.Errorf("create_iam_user = %s (isError %v), want an AccessDenied tool error", out, res.IsError)
+	}
+	if c := w.lastCall(t, "CreateUser"); c.Request.Header.Get(HeaderTool) != "create_iam_user" || c.Status != http.StatusForbidden {
+		t.Errorf("CreateUser: tool header %q, status %d", c.Request.Header.Get(HeaderTool), c.Status)
 	}
 
 	// Held for approval: the result carries the approval id.

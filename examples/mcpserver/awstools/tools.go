@@ -1,4 +1,4 @@
-package main
+package awstools
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -37,6 +38,10 @@ type putObjectArgs struct {
 
 type secretArgs struct {
 	SecretID string `json:"secret_id" jsonschema:"the secret's name or ARN"`
+}
+
+type userArgs struct {
+	UserName string `json:"user_name" jsonschema:"the IAM user name"`
 }
 
 type instancesArgs struct {
@@ -139,6 +144,17 @@ func (s *Server) addTools(srv *mcp.Server) {
 			}
 		}
 		return jsonText(map[string]any{"instances": list})
+	})
+	awsTool(s, srv, "create_iam_user", "Create an IAM user.", func(ctx context.Context, in userArgs) (string, error) {
+		res, err := s.iam.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(in.UserName)})
+		if err != nil {
+			return "", err
+		}
+		arn := in.UserName
+		if res.User != nil {
+			arn = aws.ToString(res.User.Arn)
+		}
+		return fmt.Sprintf("created IAM user %s", arn), nil
 	})
 	mcp.AddTool(srv, &mcp.Tool{
 		Name: "wait_for_approval",

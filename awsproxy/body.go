@@ -90,7 +90,8 @@ func (b *countingBody) Close() error { return b.r.Close() }
 // the read returns an error instead of the final bytes, so the upstream
 // never receives a complete request and aborts it.
 type hashingBody struct {
-	r      *bufio.Reader
+	r      io.Reader     // the body; a bufio.Reader when the length is unknown
+	peek   *bufio.Reader // non-nil when the length is unknown: to see EOF coming
 	body   io.Closer
 	h      hash.Hash
 	want   string
@@ -100,7 +101,12 @@ type hashingBody struct {
 }
 
 func newHashingBody(r io.ReadCloser, want string, length int64) *hashingBody {
-	return &hashingBody{r: bufio.NewReaderSize(r, 32<<10), body: r, h: sha256.New(), want: want, length: length}
+	b := &hashingBody{r: r, body: r, h: sha256.New(), want: want, length: length}
+	if length < 0 {
+		b.peek = bufio.NewReaderSize(r, 32<<10)
+		b.r = b.peek
+	}
+	return b
 }
 
 func (b *hashingBody) Read(p []byte) (int, error) {
@@ -117,7 +123,7 @@ func (b *hashingBody) Read(p []byte) (int, error) {
 	if err == nil && !end {
 		if b.length >= 0 {
 			end = b.n == b.length
-		} else if _, perr := b.r.Peek(1); perr == io.EOF {
+		} else if _, perr := b.peek.Peek(1); perr == io.EOF {
 			end = true
 		}
 	}

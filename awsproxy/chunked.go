@@ -147,8 +147,18 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 		*part = (*part)[m:]
 		n += m
 		if len(*part) > 0 {
-			break
+			return n, nil
 		}
+	}
+	// A chunk header was just handed out: fill the rest of p with the
+	// chunk's data in the same read rather than returning a few bytes.
+	if c.state == stData && c.remain > 0 && n < len(p) {
+		m, err := c.readData(p[n:])
+		n += m
+		if err != nil && n > 0 {
+			return n, nil // the error comes back on the next read
+		}
+		return n, err
 	}
 	return n, nil
 }

@@ -31,8 +31,10 @@
 //     per role and principal, SourceIdentity = the principal's subject).
 //     The outbound request keeps the client's method, path, query and
 //     signed headers; Authorization, X-Amz-Date, X-Amz-Security-Token and
-//     any x-amz-* header the client did not sign are removed, and the SDK's
-//     SigV4 signer signs it again (without path double-escaping for S3).
+//     any x-amz-* header the client did not sign are removed, and the
+//     gateway signs it again with its own SigV4 signer (the canonicalization
+//     the verifier uses, cross-checked against the AWS SDK's signer in the
+//     tests; cached signing keys; no path double-escaping for S3).
 //     S3 virtual-hosted requests (bucket.<Config.VirtualHostDomains>) are
 //     forwarded path-style; presigned requests are forwarded as
 //     header-signed requests.

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/gatehouse-dev/gatehouse/audit"
 	"github.com/gatehouse-dev/gatehouse/awsproxy/catalog"
@@ -216,11 +215,10 @@ const (
 type Handler struct {
 	cfg      Config
 	resolver *resolver
-	signer   *v4.Signer
-	s3Signer *v4.Signer
 	proxy    *httputil.ReverseProxy
 	vhosts   []string
-	keys     keyCache
+	keys     keyCache // clients' signing keys
+	upKeys   keyCache // the gateway's own signing keys
 	maskers  maskers
 }
 
@@ -274,8 +272,6 @@ func New(cfg Config) (*Handler, error) {
 		maskers:  maskers{cfg: mask.Config{HashKey: cfg.MaskHashKey, MaxBody: cfg.MaxMaskBody}},
 		cfg:      cfg,
 		resolver: res,
-		signer:   v4.NewSigner(),
-		s3Signer: v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true }),
 	}
 	for _, d := range cfg.VirtualHostDomains {
 		d = strings.ToLower(strings.Trim(d, "."))
@@ -820,26 +816,12 @@ type signingTransport struct {
 
 func (t *signingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	c := req.Context().Value(callKey{}).(*Call)
-	signer := t.h.signer
-	if c.Service == "s3" {
-		signer = t.h.s3Signer
-	}
 	now := t.h.cfg.Now().UTC()
-	if err := signer.SignHTTP(req.Context(), c.creds, req, c.PayloadHash, c.Service, c.Region, now); err != nil {
-		if req.Body != nil {
-			req.Body.Close()
-		}
-		return nil, newError(KindInternal, "re-signing for upstream failed", err)
-	}
+	seed := t.h.signRequest(req, c.creds, c.Service, c.Region, c.PayloadHash, now)
 	if c.streamOut != nil {
-		seed, ok := strings.CutPrefix(req.Header.Get(headerAuthorization)[strings.LastIndex(req.Header.Get(headerAuthorization), " ")+1:], "Signature=")
-		if !ok {
-			req.Body.Close()
-			return nil, newError(KindInternal, "re-signed request lacks a signature", nil)
-		}
 		scope := credentialScope{Date: now.Format(scopeDateLayout), Region: c.Region, Service: c.Service}
 		*c.streamOut = chunkSigner{
-			key:   signingKey(c.creds.SecretAccessKey, scope),
+			key:   t.h.upKeys.get(c.creds.SecretAccessKey, scope),
 			date:  now.Format(amzDateLayout),
 			scope: scope.String(),
 			prev:  seed,

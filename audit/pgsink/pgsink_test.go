@@ -2,15 +2,13 @@ package pgsink
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"testing"
-	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/pgtest"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -19,57 +17,9 @@ import (
 	"github.com/gatehouse-dev/gatehouse/audit/audittest"
 )
 
-// defaultDSN is the PostgreSQL the development and CI machines run.
-const defaultDSN = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-
-func testDSN() string {
-	if dsn := os.Getenv("GATEHOUSE_TEST_POSTGRES"); dsn != "" {
-		return dsn
-	}
-	return defaultDSN
-}
-
-// requirePostgres skips t when no server answers at testDSN.
-func requirePostgres(t testing.TB) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, testDSN())
-	if err != nil {
-		t.Skipf("pgsink: PostgreSQL not reachable at %s (%v): set GATEHOUSE_TEST_POSTGRES to a reachable server to run these tests", testDSN(), err)
-	}
-	conn.Close(ctx)
-}
-
-// admin runs one statement on a fresh connection.
-func admin(t testing.TB, sql string, args ...any) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, testDSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, sql, args...); err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
-}
-
-// newSchema returns a schema private to t, dropped when t ends.
-func newSchema(t testing.TB) string {
-	t.Helper()
-	requirePostgres(t)
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "audit_test_" + hex.EncodeToString(b[:])
-	t.Cleanup(func() { admin(t, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE") })
-	return schema
-}
-
 func newPool(t testing.TB) *pgxpool.Pool {
 	t.Helper()
-	pool, err := pgxpool.New(context.Background(), testDSN())
+	pool, err := pgxpool.New(context.Background(), pgtest.DSN())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,10 +46,10 @@ func mustVerify(t testing.TB, pool *pgxpool.Pool, schema, chain string) audit.Re
 }
 
 func TestConformance(t *testing.T) {
-	requirePostgres(t)
+	pgtest.Require(t)
 	audittest.Run(t, func(t *testing.T) (audit.Sink, func() []audit.Event) {
-		schema := newSchema(t)
-		s, err := New(context.Background(), Config{DSN: testDSN(), Schema: schema, Chain: "replica-a"})
+		schema := pgtest.Schema(t, "audit_test_")
+		s, err := New(context.Background(), Config{DSN: pgtest.DSN(), Schema: schema, Chain: "replica-a"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -121,7 +71,7 @@ func TestConformance(t *testing.T) {
 // TestReplicas writes from two replicas at once, each on its own chain,
 // reopens one (it resumes its chain) and verifies both.
 func TestReplicas(t *testing.T) {
-	schema := newSchema(t)
+	schema := pgtest.Schema(t, "audit_test_")
 	pool := newPool(t)
 	ctx := context.Background()
 	a, b := openSink(t, pool, schema, "gw-a"), openSink(t, pool, schema, "gw-b")
@@ -166,7 +116,7 @@ func TestReplicas(t *testing.T) {
 }
 
 func TestAppendOnly(t *testing.T) {
-	schema := newSchema(t)
+	schema := pgtest.Schema(t, "audit_test_")
 	pool := newPool(t)
 	s := openSink(t, pool, schema, "r1")
 	s.Write(context.Background(), audittest.NewEvent(1))
@@ -204,7 +154,7 @@ func TestTamper(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			schema := newSchema(t)
+			schema := pgtest.Schema(t, "audit_test_")
 			pool := newPool(t)
 			s := openSink(t, pool, schema, "r1")
 			for i := range 10 {
@@ -215,8 +165,8 @@ func TestTamper(t *testing.T) {
 			head := s.Head()
 			s.Close()
 			tbl := pgx.Identifier{schema, Table}.Sanitize()
-			admin(t, `ALTER TABLE `+tbl+` DISABLE TRIGGER USER`)
-			admin(t, fmt.Sprintf(tt.sql, tbl))
+			pgtest.Exec(t, `ALTER TABLE `+tbl+` DISABLE TRIGGER USER`)
+			pgtest.Exec(t, fmt.Sprintf(tt.sql, tbl))
 			rep, err := Verify(context.Background(), pool, VerifyConfig{Schema: schema, Chain: "r1", Head: &head})
 			if err != nil {
 				t.Fatal(err)
@@ -231,7 +181,7 @@ func TestTamper(t *testing.T) {
 // TestFailsClosed: a write the database refuses is an error from Write,
 // and a second live writer on the same chain is refused.
 func TestFailsClosed(t *testing.T) {
-	schema := newSchema(t)
+	schema := pgtest.Schema(t, "audit_test_")
 	pool := newPool(t)
 	ctx := context.Background()
 	a := openSink(t, pool, schema, "same")
@@ -252,7 +202,7 @@ func TestFailsClosed(t *testing.T) {
 		t.Fatalf("%+v", rep)
 	}
 	c := openSink(t, pool, schema, "c")
-	admin(t, `DROP TABLE `+pgx.Identifier{schema, Table}.Sanitize())
+	pgtest.Exec(t, `DROP TABLE `+pgx.Identifier{schema, Table}.Sanitize())
 	trail, _ := audit.NewTrail(audit.TrailConfig{Sink: c})
 	e := audittest.NewEvent(4)
 	e.Phase = audit.PhaseIntent

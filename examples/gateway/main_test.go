@@ -26,13 +26,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/pgtest"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/logging"
-	"github.com/jackc/pgx/v5"
 	"github.com/rclone/gofakes3"
 	"github.com/rclone/gofakes3/s3mem"
 
@@ -530,26 +531,8 @@ func between(s, start, end string) (string, bool) {
 // private schema) and checks /readyz; it skips when no server answers at
 // GATEHOUSE_TEST_POSTGRES (default the development machine's).
 func TestPostgres(t *testing.T) {
-	dsn := os.Getenv("GATEHOUSE_TEST_POSTGRES")
-	if dsn == "" {
-		dsn = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Skipf("PostgreSQL not reachable (%v): set GATEHOUSE_TEST_POSTGRES", err)
-	}
-	conn.Close(ctx)
-	schema := fmt.Sprintf("gateway_test_%d", time.Now().UnixNano())
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if conn, err := pgx.Connect(ctx, dsn); err == nil {
-			conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+schema+" CASCADE")
-			conn.Close(ctx)
-		}
-	})
+	schema := pgtest.Schema(t, "gateway_test_")
+	dsn := pgtest.DSN()
 
 	e := newEnv(t)
 	t.Setenv("GATEHOUSE_TEST_DSN", dsn)

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/pgtest"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -24,7 +26,7 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	requirePostgres(t)
+	pgtest.Require(t)
 	approvaltest.Run(t, newStore)
 }
 
@@ -44,7 +46,7 @@ type pair struct {
 
 func newPair(t testing.TB, poll time.Duration) *pair {
 	t.Helper()
-	schema := newSchema(t)
+	schema := pgtest.Schema(t, "approval_test_")
 	p := &pair{sa: open(t, schema), sb: open(t, schema), eva: &approvaltest.Events{}, evb: &approvaltest.Events{}, schemaName: schema}
 	mk := func(s *Store, ev *approvaltest.Events) *approval.Broker {
 		b, err := approval.New(approval.Config{Store: s, Events: ev, PollInterval: poll, URLBase: "https://gw.test/approvals/ui/"})
@@ -218,7 +220,7 @@ func TestListenerReconnect(t *testing.T) {
 	p.sa.mu.Lock()
 	pid := p.sa.pid
 	p.sa.mu.Unlock()
-	admin(t, "SELECT pg_terminate_backend($1)", int32(pid))
+	pgtest.Exec(t, "SELECT pg_terminate_backend($1)", int32(pid))
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		p.sa.mu.Lock()
 		newPID := p.sa.pid
@@ -253,7 +255,7 @@ func TestListenerReconnect(t *testing.T) {
 // TestListenerIdlePing: an idle listener pings its connection (here every
 // 30ms) and keeps receiving notifications afterwards.
 func TestListenerIdlePing(t *testing.T) {
-	schema := newSchema(t)
+	schema := pgtest.Schema(t, "approval_test_")
 	sa, sb := open(t, schema), open(t, schema)
 	sa.health = 30 * time.Millisecond
 	waitListening(t, sa)
@@ -294,7 +296,7 @@ func TestListenerIdlePing(t *testing.T) {
 // TestOutage: a store that cannot reach PostgreSQL fails closed: every
 // operation errors, nothing is ever granted.
 func TestOutage(t *testing.T) {
-	requirePostgres(t)
+	pgtest.Require(t)
 	ctx := context.Background()
 
 	t.Run("bad DSN", func(t *testing.T) {
@@ -306,8 +308,8 @@ func TestOutage(t *testing.T) {
 	})
 
 	t.Run("pool closed after approval", func(t *testing.T) {
-		schema := newSchema(t)
-		pool, err := pgxpool.New(ctx, testDSN())
+		schema := pgtest.Schema(t, "approval_test_")
+		pool, err := pgxpool.New(ctx, pgtest.DSN())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -352,12 +354,12 @@ func TestOutage(t *testing.T) {
 }
 
 func TestMigrate(t *testing.T) {
-	schema := newSchema(t)
+	schema := pgtest.Schema(t, "approval_test_")
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	for range 4 { // replicas starting together
 		wg.Go(func() {
-			s, err := New(ctx, Config{DSN: testDSN(), Schema: schema})
+			s, err := New(ctx, Config{DSN: pgtest.DSN(), Schema: schema})
 			if err != nil {
 				t.Error(err)
 				return
@@ -377,7 +379,7 @@ func TestMigrate(t *testing.T) {
 	if n != 1 || v != SchemaVersion {
 		t.Errorf("%d version rows, max %d; want 1 row at %d", n, v, SchemaVersion)
 	}
-	admin(t, `INSERT INTO `+pgx.Identifier{schema, "gatehouse_approval_migrations"}.Sanitize()+` (version) VALUES (99)`)
+	pgtest.Exec(t, `INSERT INTO `+pgx.Identifier{schema, "gatehouse_approval_migrations"}.Sanitize()+` (version) VALUES (99)`)
 	if err := s.Migrate(ctx); err == nil || !strings.Contains(err.Error(), "newer") {
 		t.Errorf("Migrate on a newer schema: %v", err)
 	}
@@ -390,8 +392,8 @@ func TestConfig(t *testing.T) {
 		want string
 	}{
 		{"nothing", Config{}, "Config.Pool or Config.DSN is required"},
-		{"bad schema", Config{DSN: defaultDSN, Schema: "Robert'); DROP"}, "Config.Schema"},
-		{"long schema", Config{DSN: defaultDSN, Schema: strings.Repeat("a", 41)}, "Config.Schema"},
+		{"bad schema", Config{DSN: pgtest.DefaultDSN, Schema: "Robert'); DROP"}, "Config.Schema"},
+		{"long schema", Config{DSN: pgtest.DefaultDSN, Schema: strings.Repeat("a", 41)}, "Config.Schema"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -432,9 +434,9 @@ func TestRecordRoundTrip(t *testing.T) {
 }
 
 func TestCloseStopsListener(t *testing.T) {
-	schema := newSchema(t)
+	schema := pgtest.Schema(t, "approval_test_")
 	check := approvaltest.LeakCheck(t)
-	s, err := New(context.Background(), Config{DSN: testDSN(), Schema: schema})
+	s, err := New(context.Background(), Config{DSN: pgtest.DSN(), Schema: schema})
 	if err != nil {
 		t.Fatal(err)
 	}

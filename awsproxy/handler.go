@@ -817,9 +817,15 @@ type signingTransport struct {
 func (t *signingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	c := req.Context().Value(callKey{}).(*Call)
 	now := t.h.cfg.Now().UTC()
-	seed := t.h.signRequest(req, c.creds, c.Service, c.Region, c.PayloadHash, now)
+	seed, err := t.h.signRequest(req, c.creds, c.Service, c.Region, c.PayloadHash, now)
+	if err != nil {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, newError(KindInternal, "re-signing for upstream failed", err)
+	}
 	if c.streamOut != nil {
-		scope := credentialScope{Date: now.Format(scopeDateLayout), Region: c.Region, Service: c.Service}
+		scope := credentialScope{AccessKeyID: c.creds.AccessKeyID, Date: now.Format(scopeDateLayout), Region: c.Region, Service: c.Service} // the key signRequest just used
 		*c.streamOut = chunkSigner{
 			key:   t.h.upKeys.get(c.creds.SecretAccessKey, scope),
 			date:  now.Format(amzDateLayout),

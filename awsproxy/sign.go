@@ -3,7 +3,6 @@ package awsproxy
 import (
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -22,11 +21,11 @@ var unsignedHeaders = map[string]bool{
 // gateway's credentials and returns the signature. It sets X-Amz-Date and,
 // for temporary credentials, X-Amz-Security-Token, and signs Host, the
 // length of a non-empty body and every other header except those in
-// unsignedHeaders, with the same canonicalization the verifier uses (which
+// unsignedHeaders, with the verifier's own canonicalRequest (which
 // is cross-checked against the AWS SDK's signer in the tests). S3 paths
 // are signed without a second round of escaping. The signing key comes
 // from the handler's key cache.
-func (h *Handler) signRequest(req *http.Request, creds aws.Credentials, service, region, payloadHash string, now time.Time) string {
+func (h *Handler) signRequest(req *http.Request, creds aws.Credentials, service, region, payloadHash string, now time.Time) (string, error) {
 	now = now.UTC()
 	req.Header.Set(headerAmzDate, now.Format(amzDateLayout))
 	req.Header.Del(headerAuthorization)
@@ -52,53 +51,19 @@ func (h *Handler) signRequest(req *http.Request, creds aws.Credentials, service,
 	slices.Sort(names)
 	names = slices.Compact(names)
 
-	host := req.Host
-	if host == "" {
-		host = req.URL.Host
+	// The request's Host is the one the transport sends (URL.Host when
+	// unset); canonicalRequest reads it from req.Host.
+	if req.Host == "" {
+		req.Host = req.URL.Host
 	}
-	var b strings.Builder
-	b.Grow(512)
-	b.WriteString(req.Method)
-	b.WriteByte('\n')
-	path := req.URL.EscapedPath()
-	if path == "" {
-		path = "/"
+	canonical, err := canonicalRequest(req, req.URL.EscapedPath(), service != "s3", names, payloadHash, "")
+	if err != nil {
+		return "", err
 	}
-	if service == "s3" {
-		b.WriteString(path)
-	} else {
-		b.WriteString(uriEncode(path, false))
-	}
-	b.WriteByte('\n')
-	writeCanonicalQuery(&b, req.URL.RawQuery, "") // the query was already validated inbound
-	b.WriteByte('\n')
-	for _, n := range names {
-		b.WriteString(n)
-		b.WriteByte(':')
-		switch n {
-		case "host":
-			writeTrimmed(&b, host)
-		case "content-length":
-			b.WriteString(strconv.FormatInt(req.ContentLength, 10))
-		default:
-			for i, v := range req.Header.Values(n) {
-				if i > 0 {
-					b.WriteByte(',')
-				}
-				writeTrimmed(&b, v)
-			}
-		}
-		b.WriteByte('\n')
-	}
-	b.WriteByte('\n')
 	signed := strings.Join(names, ";")
-	b.WriteString(signed)
-	b.WriteByte('\n')
-	b.WriteString(payloadHash)
-
 	scope := credentialScope{AccessKeyID: creds.AccessKeyID, Date: now.Format(scopeDateLayout), Region: region, Service: service}
 	key := h.upKeys.get(creds.SecretAccessKey, scope)
-	sig := signString(key, stringToSign(now, scope, b.String()))
+	sig := signString(key, stringToSign(now, scope, canonical))
 	req.Header.Set(headerAuthorization, sigAlgorithm+" Credential="+creds.AccessKeyID+"/"+scope.String()+", SignedHeaders="+signed+", Signature="+sig)
-	return sig
+	return sig, nil
 }

@@ -638,7 +638,7 @@ func (h *Handler) readBody(c *Call) ([]byte, *Error) {
 			if err == errBodyTimeout {
 				return nil, errBodyTimeout
 			}
-			if err != errEOF {
+			if err != io.EOF {
 				return nil, newError(KindBadRequest, "request body could not be read", err)
 			}
 			break

@@ -15,7 +15,6 @@ import (
 	"time"
 )
 
-
 // errBodyTimeout answers a client that stopped sending its body, with the
 // code S3 uses for the same case.
 var errBodyTimeout = &Error{

@@ -28,8 +28,18 @@ func sha256Hex(b []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// constantTimeEqual compares two strings in time that depends only on
+// their lengths, as subtle.ConstantTimeCompare does, without copying them
+// into byte slices first.
 func constantTimeEqual(a, b string) bool {
-	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
+	if len(a) != len(b) {
+		return false
+	}
+	var v byte
+	for i := 0; i < len(a); i++ {
+		v |= a[i] ^ b[i]
+	}
+	return subtle.ConstantTimeByteEq(v, 0) == 1
 }
 
 // newRequestID returns a random 16-hex-digit id. Request ids need to be

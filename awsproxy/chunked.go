@@ -25,29 +25,30 @@ const (
 // STREAMING-AWS4-HMAC-SHA256-PAYLOAD(-TRAILER) body: each signature covers
 // the previous one, starting from the request's own ("seed") signature.
 type chunkSigner struct {
-	key   []byte
+	key   *sigKey
 	date  string // yyyymmddThhmmssZ of the request
 	scope string // date/region/service/aws4_request
 	prev  string // previous signature, hex
+	buf   []byte // the string to sign, reused from chunk to chunk
 }
 
 func (s *chunkSigner) next(kind, hash string) string {
-	var b strings.Builder
-	b.Grow(len(kind) + len(s.date) + len(s.scope) + 64*3 + 5)
-	b.WriteString(kind)
-	b.WriteByte('\n')
-	b.WriteString(s.date)
-	b.WriteByte('\n')
-	b.WriteString(s.scope)
-	b.WriteByte('\n')
-	b.WriteString(s.prev)
-	b.WriteByte('\n')
+	b := append(s.buf[:0], kind...)
+	b = append(b, '\n')
+	b = append(b, s.date...)
+	b = append(b, '\n')
+	b = append(b, s.scope...)
+	b = append(b, '\n')
+	b = append(b, s.prev...)
+	b = append(b, '\n')
 	if kind == "AWS4-HMAC-SHA256-PAYLOAD" {
-		b.WriteString(emptySHA256)
-		b.WriteByte('\n')
+		b = append(b, emptySHA256...)
+		b = append(b, '\n')
 	}
-	b.WriteString(hash)
-	s.prev = signString(s.key, b.String())
+	b = append(b, hash...)
+	s.buf = b
+	sum := s.key.sum(b)
+	s.prev = hex.EncodeToString(sum[:])
 	return s.prev
 }
 

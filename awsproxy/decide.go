@@ -112,15 +112,15 @@ func ruleReason(d *policy.Decision, rule string) string {
 // only everything else).
 func Fingerprint(c *Call) string {
 	h := sha256.New()
-	var q strings.Builder
-	if err := writeCanonicalQuery(&q, c.rawQuery, ""); err != nil {
-		q.WriteString(c.rawQuery)
+	q, err := appendCanonicalQuery(nil, c.rawQuery, "")
+	if err != nil {
+		q = []byte(c.rawQuery)
 	}
 	who := ""
 	if c.Session != nil {
 		who = c.Session.Principal.String()
 	}
-	for _, part := range []string{who, c.Classification.Action, strings.Join(c.Classification.Resources, "\x01"), c.Request.Method, c.rawPath, q.String(), c.PayloadHash} {
+	for _, part := range []string{who, c.Classification.Action, strings.Join(c.Classification.Resources, "\x01"), c.Request.Method, c.rawPath, string(q), c.PayloadHash} {
 		h.Write([]byte(part))
 		h.Write([]byte{0})
 	}

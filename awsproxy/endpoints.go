@@ -48,19 +48,27 @@ func partitionOf(region string) partition {
 
 // validRegion checks ^[a-z]{2}(-[a-z]+)+-\d+$ without a regexp.
 func validRegion(r string) bool {
-	parts := strings.Split(r, "-")
-	if len(parts) < 3 || len(r) > 32 {
+	n := strings.Count(r, "-") + 1
+	if n < 3 || len(r) > 32 {
 		return false
 	}
-	if len(parts[0]) != 2 || !isLower(parts[0]) {
-		return false
-	}
-	for _, p := range parts[1 : len(parts)-1] {
-		if p == "" || !isLower(p) {
-			return false
+	i := 0
+	for p := range strings.SplitSeq(r, "-") {
+		switch i {
+		case 0:
+			if len(p) != 2 || !isLower(p) {
+				return false
+			}
+		case n - 1:
+			return isDigits(p)
+		default:
+			if !isLower(p) {
+				return false
+			}
 		}
+		i++
 	}
-	return isDigits(parts[len(parts)-1])
+	return false
 }
 
 func isLower(s string) bool {

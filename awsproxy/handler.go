@@ -435,13 +435,14 @@ func (h *Handler) prepare(c *Call) *Error {
 	if e := h.payload(c, auth); e != nil {
 		return e
 	}
-	canonical, err := canonicalRequest(r, r.URL.EscapedPath(), c.Service != "s3", auth.SignedHeaders, c.PayloadHash, presignDrop(auth))
+	key := h.keys.get(sess.SecretAccessKey, auth.Scope)
+	want, err := signature(key, t, auth.Scope, func(b []byte) ([]byte, error) {
+		return appendCanonicalRequest(b, r, r.URL.EscapedPath(), c.Service != "s3", auth.SignedHeaders, c.PayloadHash, presignDrop(auth))
+	})
 	if err != nil {
 		return newError(KindMalformedAuth, "request query cannot be canonicalized", err)
 	}
-	key := h.keys.get(sess.SecretAccessKey, auth.Scope)
-	want := signString(key, stringToSign(t, auth.Scope, canonical))
-	if !constantTimeEqual(want, auth.Signature) {
+	if !equalHexSignature(want, auth.Signature) {
 		return newError(KindSignatureMismatch, "The request signature we calculated does not match the signature you provided. Check your key and signing method.", nil)
 	}
 	c.Session = sess
@@ -480,10 +481,29 @@ func (h *Handler) prepare(c *Call) *Error {
 // account is the AWS account id for resource ARNs: the one in the
 // session's role ARN, else Config.Account.
 func (h *Handler) account(s *Session) string {
-	if parts := strings.SplitN(s.Role, ":", 6); len(parts) == 6 && strings.HasPrefix(s.Role, "arn:") && parts[4] != "" {
-		return parts[4]
+	if a := arnAccount(s.Role); a != "" {
+		return a
 	}
 	return h.cfg.Account
+}
+
+// arnAccount returns the account field of an ARN
+// (arn:partition:service:region:account:resource), or "".
+func arnAccount(arn string) string {
+	rest, ok := strings.CutPrefix(arn, "arn:")
+	if !ok {
+		return ""
+	}
+	for range 3 {
+		if _, rest, ok = strings.Cut(rest, ":"); !ok {
+			return ""
+		}
+	}
+	account, _, ok := strings.Cut(rest, ":")
+	if !ok {
+		return ""
+	}
+	return account
 }
 
 func presignDrop(a sigv4Auth) string {
@@ -535,7 +555,8 @@ func (h *Handler) parseAuth(r *http.Request) (sigv4Auth, time.Time, string, *Err
 }
 
 func (h *Handler) checkTime(a sigv4Auth, t time.Time) *Error {
-	if t.UTC().Format(scopeDateLayout) != a.Scope.Date {
+	var db [len(scopeDateLayout)]byte
+	if string(t.UTC().AppendFormat(db[:0], scopeDateLayout)) != a.Scope.Date {
 		return newError(KindSignatureMismatch, "credential scope date does not match the request date", nil)
 	}
 	now := h.cfg.Now()
@@ -782,7 +803,7 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 	out.Host = ""
 	out.RequestURI = ""
 	for k := range out.Header {
-		lk := strings.ToLower(k)
+		lk := lowerHeader(k)
 		switch {
 		case lk == "authorization", lk == "x-amz-security-token", lk == "x-amz-date":
 			delete(out.Header, k)

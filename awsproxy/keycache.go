@@ -1,9 +1,6 @@
 package awsproxy
 
-import (
-	"crypto/subtle"
-	"sync"
-)
+import "sync"
 
 // keyCache remembers derived SigV4 signing keys. A key depends on the
 // secret and the scope (date, region, service), and deriving it costs four
@@ -18,16 +15,16 @@ type keyCache struct {
 
 type cachedKey struct {
 	secret string
-	key    []byte
+	key    *sigKey
 }
 
 const maxCachedKeys = 8192
 
-func (kc *keyCache) get(secret string, s credentialScope) []byte {
+func (kc *keyCache) get(secret string, s credentialScope) *sigKey {
 	kc.mu.Lock()
 	e, ok := kc.m[s]
 	kc.mu.Unlock()
-	if ok && subtle.ConstantTimeCompare([]byte(e.secret), []byte(secret)) == 1 {
+	if ok && constantTimeEqual(e.secret, secret) {
 		return e.key
 	}
 	key := signingKey(secret, s)

@@ -1,9 +1,9 @@
 package awsproxy
 
 import (
+	"encoding/hex"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -27,23 +27,25 @@ var unsignedHeaders = map[string]bool{
 // from the handler's key cache.
 func (h *Handler) signRequest(req *http.Request, creds aws.Credentials, service, region, payloadHash string, now time.Time) (string, error) {
 	now = now.UTC()
-	req.Header.Set(headerAmzDate, now.Format(amzDateLayout))
-	req.Header.Del(headerAuthorization)
+	var db [len(amzDateLayout)]byte
+	amzDate := string(now.AppendFormat(db[:0], amzDateLayout))
+	req.Header[headerAmzDate] = []string{amzDate}
+	delete(req.Header, headerAuthorization)
 	if creds.SessionToken != "" {
-		req.Header.Set(headerSecurityToken, creds.SessionToken)
+		req.Header[headerSecurityToken] = []string{creds.SessionToken}
 	} else {
-		req.Header.Del(headerSecurityToken)
+		delete(req.Header, headerSecurityToken)
 	}
 	// Content-Length travels as req.ContentLength; a header copy would be
 	// stale or duplicate.
-	req.Header.Del("Content-Length")
-	names := make([]string, 0, len(req.Header)+2)
-	names = append(names, "host")
+	delete(req.Header, "Content-Length")
+	var stack [32]string
+	names := append(stack[:0], "host")
 	if req.ContentLength > 0 {
 		names = append(names, "content-length")
 	}
 	for k := range req.Header {
-		lk := strings.ToLower(k)
+		lk := lowerHeader(k)
 		if !unsignedHeaders[lk] && lk != "host" && lk != "content-length" {
 			names = append(names, lk)
 		}
@@ -52,18 +54,33 @@ func (h *Handler) signRequest(req *http.Request, creds aws.Credentials, service,
 	names = slices.Compact(names)
 
 	// The request's Host is the one the transport sends (URL.Host when
-	// unset); canonicalRequest reads it from req.Host.
+	// unset); appendCanonicalRequest reads it from req.Host.
 	if req.Host == "" {
 		req.Host = req.URL.Host
 	}
-	canonical, err := canonicalRequest(req, req.URL.EscapedPath(), service != "s3", names, payloadHash, "")
+	scope := credentialScope{AccessKeyID: creds.AccessKeyID, Date: amzDate[:len(scopeDateLayout)], Region: region, Service: service}
+	key := h.upKeys.get(creds.SecretAccessKey, scope)
+	sig, err := signature(key, now, scope, func(b []byte) ([]byte, error) {
+		return appendCanonicalRequest(b, req, req.URL.EscapedPath(), service != "s3", names, payloadHash, "")
+	})
 	if err != nil {
 		return "", err
 	}
-	signed := strings.Join(names, ";")
-	scope := credentialScope{AccessKeyID: creds.AccessKeyID, Date: now.Format(scopeDateLayout), Region: region, Service: service}
-	key := h.upKeys.get(creds.SecretAccessKey, scope)
-	sig := signString(key, stringToSign(now, scope, canonical))
-	req.Header.Set(headerAuthorization, sigAlgorithm+" Credential="+creds.AccessKeyID+"/"+scope.String()+", SignedHeaders="+signed+", Signature="+sig)
-	return sig, nil
+	var ab [512]byte
+	authz := append(ab[:0], sigAlgorithm+" Credential="...)
+	authz = append(authz, creds.AccessKeyID...)
+	authz = append(authz, '/')
+	authz = scope.appendTo(authz)
+	authz = append(authz, ", SignedHeaders="...)
+	for i, n := range names {
+		if i > 0 {
+			authz = append(authz, ';')
+		}
+		authz = append(authz, n...)
+	}
+	authz = append(authz, ", Signature="...)
+	authz = hex.AppendEncode(authz, sig[:])
+	v := string(authz)
+	req.Header[headerAuthorization] = []string{v}
+	return v[len(v)-2*len(sig):], nil
 }

@@ -3,14 +3,17 @@ package awsproxy
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -60,7 +63,17 @@ type credentialScope struct {
 
 // String returns the scope without the access key id, as used in strings to sign.
 func (c credentialScope) String() string {
-	return c.Date + "/" + c.Region + "/" + c.Service + "/" + sigTerminator
+	return string(c.appendTo(make([]byte, 0, len(c.Date)+len(c.Region)+len(c.Service)+len(sigTerminator)+3)))
+}
+
+func (c credentialScope) appendTo(dst []byte) []byte {
+	dst = append(dst, c.Date...)
+	dst = append(dst, '/')
+	dst = append(dst, c.Region...)
+	dst = append(dst, '/')
+	dst = append(dst, c.Service...)
+	dst = append(dst, '/')
+	return append(dst, sigTerminator...)
 }
 
 // sigv4Auth is everything a SigV4-signed request claims about itself, taken
@@ -79,8 +92,15 @@ func malformed(format string, args ...any) error {
 
 // parseCredential parses "AKID/20261125/us-east-1/s3/aws4_request".
 func parseCredential(v string) (credentialScope, error) {
-	parts := strings.Split(v, "/")
-	if len(parts) != 5 {
+	var parts [5]string
+	rest, ok := v, true
+	for i := range 4 {
+		if parts[i], rest, ok = strings.Cut(rest, "/"); !ok {
+			break
+		}
+	}
+	parts[4] = rest
+	if !ok || strings.Contains(rest, "/") {
 		return credentialScope{}, malformed("credential %q must have 5 slash-separated parts", v)
 	}
 	c := credentialScope{AccessKeyID: parts[0], Date: parts[1], Region: parts[2], Service: parts[3]}
@@ -261,11 +281,11 @@ func requestTime(h http.Header) (time.Time, error) {
 }
 
 // signingKey derives the SigV4 signing key for a scope.
-func signingKey(secret string, s credentialScope) []byte {
+func signingKey(secret string, s credentialScope) *sigKey {
 	k := hmacSHA256([]byte("AWS4"+secret), s.Date)
 	k = hmacSHA256(k, s.Region)
 	k = hmacSHA256(k, s.Service)
-	return hmacSHA256(k, sigTerminator)
+	return &sigKey{raw: hmacSHA256(k, sigTerminator)}
 }
 
 func hmacSHA256(key []byte, data string) []byte {
@@ -274,96 +294,168 @@ func hmacSHA256(key []byte, data string) []byte {
 	return h.Sum(nil)
 }
 
-// signString returns the hex signature of a string to sign.
-func signString(key []byte, stringToSign string) string {
-	return hex.EncodeToString(hmacSHA256(key, stringToSign))
+// sigKey is a derived signing key. It keeps the keyed HMAC states it has
+// used for reuse: crypto/hmac allocates three objects per hmac.New, and a
+// signature is computed twice per request (the client's, the gateway's) and
+// once per aws-chunked chunk.
+type sigKey struct {
+	raw  []byte
+	macs sync.Pool // of *keyedMAC
 }
 
-// stringToSign builds the SigV4 string to sign for a canonical request.
-func stringToSign(t time.Time, scope credentialScope, canonicalRequest string) string {
-	sum := sha256.Sum256([]byte(canonicalRequest))
-	var b strings.Builder
-	b.Grow(len(sigAlgorithm) + 20 + 40 + 64 + 4)
-	b.WriteString(sigAlgorithm)
-	b.WriteByte('\n')
-	b.WriteString(t.UTC().Format(amzDateLayout))
-	b.WriteByte('\n')
-	b.WriteString(scope.String())
-	b.WriteByte('\n')
-	b.WriteString(hex.EncodeToString(sum[:]))
-	return b.String()
+type keyedMAC struct {
+	h   hash.Hash
+	out [sha256.Size]byte
 }
 
-// canonicalRequest rebuilds the canonical request of an inbound request as
-// its client must have built it. rawPath is the path exactly as received
+// sum returns HMAC-SHA256(key, msg).
+func (k *sigKey) sum(msg []byte) [sha256.Size]byte {
+	m, _ := k.macs.Get().(*keyedMAC)
+	if m == nil {
+		m = &keyedMAC{h: hmac.New(sha256.New, k.raw)}
+	} else {
+		m.h.Reset()
+	}
+	m.h.Write(msg)
+	var sum [sha256.Size]byte
+	copy(sum[:], m.h.Sum(m.out[:0]))
+	k.macs.Put(m)
+	return sum
+}
+
+// appendStringToSign appends to dst the SigV4 string to sign for a
+// canonical request with the given SHA-256.
+func appendStringToSign(dst []byte, t time.Time, scope credentialScope, canonicalHash *[sha256.Size]byte) []byte {
+	dst = append(dst, sigAlgorithm...)
+	dst = append(dst, '\n')
+	dst = t.UTC().AppendFormat(dst, amzDateLayout)
+	dst = append(dst, '\n')
+	dst = scope.appendTo(dst)
+	dst = append(dst, '\n')
+	return hex.AppendEncode(dst, canonicalHash[:])
+}
+
+// sigBuffers pools the buffers that canonical requests and strings to sign
+// are built in.
+var sigBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// maxPooledSigBuffer keeps a request with huge headers from pinning its
+// buffer in the pool.
+const maxPooledSigBuffer = 64 << 10
+
+// signature computes the SigV4 signature of a request whose canonical
+// request canonical appends to the buffer it is given: the canonical
+// request is hashed, then the same pooled buffer holds the string to sign.
+func signature(key *sigKey, t time.Time, scope credentialScope, canonical func([]byte) ([]byte, error)) ([sha256.Size]byte, error) {
+	bp := sigBuffers.Get().(*[]byte)
+	buf, err := canonical((*bp)[:0])
+	var sig [sha256.Size]byte
+	if err == nil {
+		sum := sha256.Sum256(buf)
+		buf = appendStringToSign(buf[:0], t, scope, &sum)
+		sig = key.sum(buf)
+	}
+	if cap(buf) <= maxPooledSigBuffer {
+		*bp = buf[:0]
+		sigBuffers.Put(bp)
+	}
+	return sig, err
+}
+
+// equalHexSignature compares a computed signature with a client's
+// lower-case hex one in constant time.
+func equalHexSignature(sum [sha256.Size]byte, hexSig string) bool {
+	var want [2 * sha256.Size]byte
+	hex.Encode(want[:], sum[:])
+	if len(hexSig) != len(want) {
+		return false
+	}
+	var v byte
+	for i := range want {
+		v |= want[i] ^ hexSig[i]
+	}
+	return subtle.ConstantTimeByteEq(v, 0) == 1
+}
+
+// appendCanonicalRequest appends the canonical request of r to dst, as its
+// client must have built it. rawPath is the path exactly as received
 // (percent-encoded); escapePath asks for the extra round of escaping that
 // every service but S3 applies. dropQuery names a query parameter that is
 // left out (X-Amz-Signature for presigned URLs).
-func canonicalRequest(r *http.Request, rawPath string, escapePath bool, signed []string, payloadHash, dropQuery string) (string, error) {
-	var b strings.Builder
-	b.Grow(256)
-	b.WriteString(r.Method)
-	b.WriteByte('\n')
+func appendCanonicalRequest(dst []byte, r *http.Request, rawPath string, escapePath bool, signed []string, payloadHash, dropQuery string) ([]byte, error) {
+	dst = append(dst, r.Method...)
+	dst = append(dst, '\n')
 	if rawPath == "" {
 		rawPath = "/"
 	}
 	if escapePath {
-		b.WriteString(uriEncode(rawPath, false))
+		dst = appendURIEncoded(dst, rawPath, false)
 	} else {
-		b.WriteString(rawPath)
+		dst = append(dst, rawPath...)
 	}
-	b.WriteByte('\n')
-	if err := writeCanonicalQuery(&b, r.URL.RawQuery, dropQuery); err != nil {
-		return "", err
+	dst = append(dst, '\n')
+	dst, err := appendCanonicalQuery(dst, r.URL.RawQuery, dropQuery)
+	if err != nil {
+		return dst, err
 	}
-	b.WriteByte('\n')
+	dst = append(dst, '\n')
 	for _, name := range signed {
-		b.WriteString(name)
-		b.WriteByte(':')
-		writeCanonicalHeaderValue(&b, r, name)
-		b.WriteByte('\n')
+		dst = append(dst, name...)
+		dst = append(dst, ':')
+		dst = appendCanonicalHeaderValue(dst, r, name)
+		dst = append(dst, '\n')
 	}
-	b.WriteByte('\n')
-	b.WriteString(strings.Join(signed, ";"))
-	b.WriteByte('\n')
-	b.WriteString(payloadHash)
-	return b.String(), nil
+	dst = append(dst, '\n')
+	for i, name := range signed {
+		if i > 0 {
+			dst = append(dst, ';')
+		}
+		dst = append(dst, name...)
+	}
+	dst = append(dst, '\n')
+	return append(dst, payloadHash...), nil
 }
 
-// writeCanonicalHeaderValue writes the trimmed, comma-joined values of a
+// appendCanonicalHeaderValue appends the trimmed, comma-joined values of a
 // signed header. Headers that net/http moves out of the header map (Host,
 // Transfer-Encoding) are read from where it put them.
-func writeCanonicalHeaderValue(b *strings.Builder, r *http.Request, name string) {
+func appendCanonicalHeaderValue(dst []byte, r *http.Request, name string) []byte {
 	var values []string
 	switch name {
 	case "host":
-		values = []string{r.Host}
+		return appendTrimmed(dst, r.Host)
 	case "transfer-encoding":
-		values = []string{strings.Join(r.TransferEncoding, ",")}
+		for i, v := range r.TransferEncoding {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, v...)
+		}
+		return dst
 	case "content-length":
-		values = r.Header.Values("Content-Length")
+		values = r.Header[headerKey(name)]
 		if len(values) == 0 && r.ContentLength >= 0 {
-			values = []string{strconv.FormatInt(r.ContentLength, 10)}
+			return strconv.AppendInt(dst, r.ContentLength, 10)
 		}
 	default:
-		values = r.Header.Values(name)
+		values = r.Header[headerKey(name)]
 	}
 	for i, v := range values {
 		if i > 0 {
-			b.WriteByte(',')
+			dst = append(dst, ',')
 		}
-		writeTrimmed(b, v)
+		dst = appendTrimmed(dst, v)
 	}
+	return dst
 }
 
-// writeTrimmed writes v without leading and trailing whitespace and with
+// appendTrimmed appends v without leading and trailing whitespace and with
 // runs of inner spaces collapsed to one, as SigV4 (and the AWS SDKs)
 // canonicalize header values. Inner tabs are kept, as the SDKs keep them.
-func writeTrimmed(b *strings.Builder, v string) {
+func appendTrimmed(dst []byte, v string) []byte {
 	v = strings.TrimSpace(v)
 	if !strings.Contains(v, "  ") {
-		b.WriteString(v)
-		return
+		return append(dst, v...)
 	}
 	space := false
 	for i := 0; i < len(v); i++ {
@@ -373,22 +465,24 @@ func writeTrimmed(b *strings.Builder, v string) {
 			continue
 		}
 		if space {
-			b.WriteByte(' ')
+			dst = append(dst, ' ')
 			space = false
 		}
-		b.WriteByte(c)
+		dst = append(dst, c)
 	}
+	return dst
 }
 
 type queryPair struct{ k, v string }
 
-// writeCanonicalQuery writes the canonical query string: every parameter
+// appendCanonicalQuery appends the canonical query string: every parameter
 // decoded, re-encoded with SigV4's strict escaping, sorted by key then value.
-func writeCanonicalQuery(b *strings.Builder, raw, drop string) error {
+func appendCanonicalQuery(dst []byte, raw, drop string) ([]byte, error) {
 	if raw == "" {
-		return nil
+		return dst, nil
 	}
-	var pairs []queryPair
+	var stack [16]queryPair
+	pairs := stack[:0]
 	for part := range strings.SplitSeq(raw, "&") {
 		if part == "" {
 			continue
@@ -396,11 +490,11 @@ func writeCanonicalQuery(b *strings.Builder, raw, drop string) error {
 		k, v, _ := strings.Cut(part, "=")
 		dk, err := url.QueryUnescape(k)
 		if err != nil {
-			return malformed("bad query key %q", k)
+			return dst, malformed("bad query key %q", k)
 		}
 		dv, err := url.QueryUnescape(v)
 		if err != nil {
-			return malformed("bad query value for %q", dk)
+			return dst, malformed("bad query value for %q", dk)
 		}
 		if drop != "" && dk == drop {
 			continue
@@ -415,19 +509,20 @@ func writeCanonicalQuery(b *strings.Builder, raw, drop string) error {
 	})
 	for i, p := range pairs {
 		if i > 0 {
-			b.WriteByte('&')
+			dst = append(dst, '&')
 		}
-		b.WriteString(p.k)
-		b.WriteByte('=')
-		b.WriteString(p.v)
+		dst = append(dst, p.k...)
+		dst = append(dst, '=')
+		dst = append(dst, p.v...)
 	}
-	return nil
+	return dst, nil
 }
 
 const upperHex = "0123456789ABCDEF"
 
 // uriEncode applies SigV4's URI encoding: everything but unreserved
-// characters is percent-encoded; '/' is kept unless encodeSlash.
+// characters is percent-encoded; '/' is kept unless encodeSlash. It
+// allocates only when something needs encoding.
 func uriEncode(s string, encodeSlash bool) string {
 	n := 0
 	for i := 0; i < len(s); i++ {
@@ -438,16 +533,20 @@ func uriEncode(s string, encodeSlash bool) string {
 	if n == 0 {
 		return s
 	}
-	buf := make([]byte, 0, len(s)+2*n)
+	return string(appendURIEncoded(make([]byte, 0, len(s)+2*n), s, encodeSlash))
+}
+
+// appendURIEncoded appends s with SigV4's URI encoding to dst.
+func appendURIEncoded(dst []byte, s string, encodeSlash bool) []byte {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if unreserved(c) || (!encodeSlash && c == '/') {
-			buf = append(buf, c)
+			dst = append(dst, c)
 			continue
 		}
-		buf = append(buf, '%', upperHex[c>>4], upperHex[c&15])
+		dst = append(dst, '%', upperHex[c>>4], upperHex[c&15])
 	}
-	return string(buf)
+	return dst
 }
 
 func unreserved(c byte) bool {

@@ -31,7 +31,7 @@ func sha256Hex(b []byte) string {
 // constantTimeEqual compares two strings in time that depends only on
 // their lengths, as subtle.ConstantTimeCompare does, without copying them
 // into byte slices first.
-func constantTimeEqual(a, b string) bool {
+func constantTimeEqual[A, B ~string | ~[]byte](a A, b B) bool {
 	if len(a) != len(b) {
 		return false
 	}

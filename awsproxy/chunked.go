@@ -2,12 +2,11 @@ package awsproxy
 
 import (
 	"bufio"
-	"crypto/hmac"
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"io"
-	"strconv"
 	"strings"
 )
 
@@ -97,7 +96,8 @@ type chunkReader struct {
 	decoded  int64
 	state    chunkState
 	remain   int64  // unsigned data left in the current chunk
-	pending  []byte // bytes to yield before anything else
+	pending  []byte // bytes to yield before anything else (a view of hdr or crlf)
+	hdr      []byte // reused backing array of pending
 	data     []byte // chunk data to yield after pending (a view of buf)
 	tail     []byte // bytes to yield after data
 	buf      []byte
@@ -125,57 +125,93 @@ var errChunk = errors.New("aws-chunked body rejected")
 
 func (c *chunkReader) Close() error { return c.body.Close() }
 
+// Read fills p with as much of the body as it can without waiting for the
+// client once it has some bytes in hand: chunk headers, data and the CRLFs
+// between them go out together, so that the upstream connection sees full
+// writes rather than a few bytes at every chunk boundary.
 func (c *chunkReader) Read(p []byte) (int, error) {
-	for len(c.pending)+len(c.data)+len(c.tail) == 0 {
-		if c.err != nil {
-			return 0, c.err
-		}
-		if c.state == stData {
-			return c.readData(p)
-		}
-		if c.state == stDone {
-			c.err = io.EOF
-			return 0, io.EOF
-		}
-		if err := c.step(); err != nil {
-			c.err, c.pending, c.data, c.tail = err, nil, nil, nil
-			return 0, err
-		}
-	}
 	n := 0
-	for _, part := range []*[]byte{&c.pending, &c.data, &c.tail} {
-		m := copy(p[n:], *part)
-		*part = (*part)[m:]
-		n += m
-		if len(*part) > 0 {
-			return n, nil
+	for n < len(p) {
+		if len(c.pending)+len(c.data)+len(c.tail) > 0 {
+			n += c.drain(p[n:])
+			continue
+		}
+		if c.err != nil || (n > 0 && !c.ready()) {
+			break
+		}
+		var err error
+		switch c.state {
+		case stData:
+			var m int
+			m, err = c.readData(p[n:])
+			n += m
+		case stDone:
+			err = io.EOF
+		default:
+			err = c.step()
+		}
+		if err != nil {
+			// Bytes already in p were checked; the error comes with the
+			// next read.
+			c.err, c.pending, c.data, c.tail = err, nil, nil, nil
 		}
 	}
-	// A chunk header was just handed out: fill the rest of p with the
-	// chunk's data in the same read rather than returning a few bytes.
-	if c.state == stData && c.remain > 0 && n < len(p) {
-		m, err := c.readData(p[n:])
-		n += m
-		if err != nil && n > 0 {
-			return n, nil // the error comes back on the next read
-		}
-		return n, err
+	if n > 0 {
+		return n, nil
 	}
-	return n, nil
+	return 0, c.err
 }
 
-// readData streams unsigned chunk data straight into p.
+// drain copies queued bytes into p.
+func (c *chunkReader) drain(p []byte) int {
+	n := copy(p, c.pending)
+	c.pending = c.pending[n:]
+	m := copy(p[n:], c.data)
+	c.data = c.data[m:]
+	n += m
+	m = copy(p[n:], c.tail)
+	c.tail = c.tail[m:]
+	return n + m
+}
+
+// ready reports whether the next step can be taken with the bytes the
+// client has already sent, without waiting for more.
+func (c *chunkReader) ready() bool {
+	buffered := c.src.Buffered()
+	switch c.state {
+	case stData:
+		if c.remain > 0 {
+			return buffered > 0
+		}
+		return buffered >= 2
+	case stHeader:
+		if c.in != nil {
+			return false // a signed chunk is read whole: not worth waiting for
+		}
+		b, _ := c.src.Peek(buffered)
+		return bytes.IndexByte(b, '\n') >= 0
+	case stDone:
+		return true
+	}
+	return false
+}
+
+// setPending queues b, built on c.hdr, to be yielded next.
+func (c *chunkReader) setPending(b []byte) {
+	c.hdr = b[:0]
+	c.pending = b
+}
+
+// readData streams unsigned chunk data straight into p; at the end of the
+// chunk it checks and queues the CRLF that closes it.
 func (c *chunkReader) readData(p []byte) (int, error) {
 	if c.remain == 0 {
 		if err := c.expectCRLF(); err != nil {
-			c.err = err
 			return 0, err
 		}
 		c.state = stHeader
-		c.pending = append(c.pending[:0], '\r', '\n')
-		n := copy(p, c.pending)
-		c.pending = c.pending[n:]
-		return n, nil
+		c.pending = crlf
+		return 0, nil
 	}
 	if int64(len(p)) > c.remain {
 		p = p[:c.remain]
@@ -185,12 +221,8 @@ func (c *chunkReader) readData(p []byte) (int, error) {
 	if err == io.EOF {
 		err = nil
 		if n == 0 {
-			c.err = truncated()
-			return 0, c.err
+			return 0, truncated()
 		}
-	}
-	if err != nil {
-		c.err = err
 	}
 	return n, err
 }
@@ -211,29 +243,31 @@ func srcErr(err error) error {
 }
 
 func (c *chunkReader) expectCRLF() error {
-	var b [2]byte
-	if _, err := io.ReadFull(c.src, b[:]); err != nil {
+	b, err := c.src.Peek(2)
+	if err != nil {
 		return srcErr(err)
 	}
-	if b != [2]byte{'\r', '\n'} {
+	if b[0] != '\r' || b[1] != '\n' {
 		return chunkErr(KindBadRequest, "aws-chunked chunk data not followed by CRLF")
 	}
-	return nil
+	_, err = c.src.Discard(2)
+	return err
 }
 
-// readLine reads one CRLF-terminated line (without the CRLF), bounded.
-func (c *chunkReader) readLine() (string, error) {
+// readLine reads one CRLF-terminated line (without the CRLF), bounded. The
+// line is a view of the read buffer, valid until the next read.
+func (c *chunkReader) readLine() ([]byte, error) {
 	line, err := c.src.ReadSlice('\n')
 	if err == bufio.ErrBufferFull || len(line) > maxChunkLine {
-		return "", chunkErr(KindBadRequest, "aws-chunked line too long")
+		return nil, chunkErr(KindBadRequest, "aws-chunked line too long")
 	}
 	if err != nil {
-		return "", srcErr(err)
+		return nil, srcErr(err)
 	}
 	if len(line) < 2 || line[len(line)-2] != '\r' {
-		return "", chunkErr(KindBadRequest, "aws-chunked line not terminated by CRLF")
+		return nil, chunkErr(KindBadRequest, "aws-chunked line not terminated by CRLF")
 	}
-	return string(line[:len(line)-2]), nil
+	return line[:len(line)-2], nil
 }
 
 func (c *chunkReader) step() error {
@@ -249,7 +283,7 @@ func (c *chunkReader) step() error {
 		if err := c.expectCRLF(); err != nil {
 			return err
 		}
-		c.pending = append(c.pending[:0], '\r', '\n')
+		c.pending = crlf
 		return c.expectEOF()
 	}
 	return nil
@@ -269,22 +303,22 @@ func (c *chunkReader) header() error {
 	if err != nil {
 		return err
 	}
-	sizeTok, ext, hasExt := strings.Cut(line, ";")
-	if sizeTok == "" || len(sizeTok) > 16 {
+	sizeTok, ext, hasExt := bytes.Cut(line, []byte{';'})
+	if len(sizeTok) == 0 || len(sizeTok) > 16 {
 		return chunkErr(KindBadRequest, "aws-chunked chunk size missing or too long")
 	}
-	size, err := strconv.ParseUint(sizeTok, 16, 63)
-	if err != nil {
+	size, ok := parseChunkSize(sizeTok)
+	if !ok {
 		return chunkErr(KindBadRequest, "aws-chunked chunk size is not hex")
 	}
 	if c.in == nil { // unsigned: pass the line through as it came
-		if hasExt && strings.Contains(ext, "chunk-signature=") {
+		if hasExt && bytes.Contains(ext, []byte("chunk-signature=")) {
 			return chunkErr(KindBadRequest, "signed chunk in an unsigned aws-chunked body")
 		}
 		if err := c.count(size); err != nil {
 			return err
 		}
-		c.pending = append(append(c.pending[:0], line...), '\r', '\n')
+		c.setPending(append(append(c.hdr[:0], line...), '\r', '\n'))
 		if size == 0 {
 			c.state = c.afterFinal()
 		} else {
@@ -292,7 +326,7 @@ func (c *chunkReader) header() error {
 		}
 		return nil
 	}
-	sig, ok := strings.CutPrefix(ext, "chunk-signature=")
+	sig, ok := bytes.CutPrefix(ext, []byte("chunk-signature="))
 	if !hasExt || !ok || len(sig) != 64 {
 		return chunkErr(KindBadRequest, "aws-chunked chunk lacks its chunk-signature")
 	}
@@ -302,6 +336,11 @@ func (c *chunkReader) header() error {
 	if err := c.count(size); err != nil {
 		return err
 	}
+	// line is about to be overwritten by the chunk's data: keep the
+	// signature and start the re-signed header with the size as sent.
+	var clientSig [64]byte
+	copy(clientSig[:], sig)
+	hdr := append(c.hdr[:0], sizeTok...)
 	data, err := c.readChunk(int(size))
 	if err != nil {
 		return err
@@ -313,14 +352,12 @@ func (c *chunkReader) header() error {
 	}
 	dataHash := sha256Hex(data)
 	want := c.in.chunkSigHash(dataHash)
-	if !hmac.Equal([]byte(want), []byte(sig)) {
+	if !constantTimeEqual(want, clientSig[:]) {
 		return chunkErr(KindSignatureMismatch, "aws-chunked chunk signature does not match")
 	}
-	out := c.out.chunkSigHash(dataHash)
-	c.pending = append(c.pending[:0], sizeTok...)
-	c.pending = append(c.pending, ";chunk-signature="...)
-	c.pending = append(c.pending, out...)
-	c.pending = append(c.pending, '\r', '\n')
+	hdr = append(hdr, ";chunk-signature="...)
+	hdr = append(hdr, c.out.chunkSigHash(dataHash)...)
+	c.setPending(append(hdr, '\r', '\n'))
 	// The verified data is yielded from buf itself, not copied again.
 	c.data = data
 	if size > 0 {
@@ -355,6 +392,29 @@ func (c *chunkReader) readChunk(size int) ([]byte, error) {
 	return data, nil
 }
 
+// parseChunkSize parses a chunk size: 1 to 16 hex digits, below 2^63.
+func parseChunkSize(b []byte) (uint64, bool) {
+	if len(b) == 0 || len(b) > 16 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range b {
+		var d byte
+		switch {
+		case '0' <= c && c <= '9':
+			d = c - '0'
+		case 'a' <= c && c <= 'f':
+			d = c - 'a' + 10
+		case 'A' <= c && c <= 'F':
+			d = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		n = n<<4 | uint64(d)
+	}
+	return n, n < 1<<63
+}
+
 func (c *chunkReader) afterFinal() chunkState {
 	if c.trailers {
 		return stTrailer
@@ -378,10 +438,11 @@ func (c *chunkReader) trailer() error {
 	var raw, canonical []byte
 	sig, sigLine := "", ""
 	for {
-		line, err := c.readLine()
+		lb, err := c.readLine()
 		if err != nil {
 			return err
 		}
+		line := string(lb)
 		if line == "" {
 			break
 		}
@@ -405,23 +466,23 @@ func (c *chunkReader) trailer() error {
 		canonical = append(canonical, strings.TrimSpace(value)...)
 		canonical = append(canonical, '\n')
 	}
-	c.pending = append(c.pending[:0], raw...)
+	b := append(c.hdr[:0], raw...)
 	if c.in != nil {
 		if len(sig) != 64 {
 			return chunkErr(KindBadRequest, "aws-chunked trailers lack x-amz-trailer-signature")
 		}
-		if !hmac.Equal([]byte(c.in.trailerSig(canonical)), []byte(sig)) {
+		if !constantTimeEqual(c.in.trailerSig(canonical), sig) {
 			return chunkErr(KindSignatureMismatch, "aws-chunked trailer signature does not match")
 		}
 		// The re-signed line keeps the name and spacing the client used,
 		// so the body's length does not change.
 		i := strings.Index(sigLine, sig)
-		c.pending = append(c.pending, sigLine[:i]...)
-		c.pending = append(c.pending, c.out.trailerSig(canonical)...)
-		c.pending = append(c.pending, sigLine[i+len(sig):]...)
-		c.pending = append(c.pending, '\r', '\n')
+		b = append(b, sigLine[:i]...)
+		b = append(b, c.out.trailerSig(canonical)...)
+		b = append(b, sigLine[i+len(sig):]...)
+		b = append(b, '\r', '\n')
 	}
-	c.pending = append(c.pending, '\r', '\n')
+	c.setPending(append(b, '\r', '\n'))
 	c.state = stEnd
 	return nil
 }

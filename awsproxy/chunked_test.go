@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+	"time"
 )
 
 // AWS's published S3 streaming upload examples: 66560 bytes of 'a' in a
@@ -998,5 +999,89 @@ func TestChunkReaderMaxChunk(t *testing.T) {
 	u := refEncode([]byte(ckData), nil, nil, true)
 	if _, err := io.ReadAll(newTestChunkReader(chunkModes[1], u, 4, int64(len(ckData)))); err != nil {
 		t.Fatalf("unsigned chunk over maxChunk: %v", err)
+	}
+}
+
+func TestParseChunkSize(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want uint64
+		ok   bool
+	}{
+		{"0", 0, true}, {"a", 10, true}, {"FFFF", 65535, true}, {"10000", 65536, true},
+		{"0000000000000003", 3, true}, {"7fffffffffffffff", 1<<63 - 1, true},
+		{"8000000000000000", 0, false}, {"ffffffffffffffff", 0, false}, {"00000000000000000", 0, false},
+		{"", 0, false}, {"g", 0, false}, {"+1", 0, false}, {"-1", 0, false}, {" 1", 0, false},
+		{"0x10", 0, false}, {"1_0", 0, false},
+	} {
+		got, ok := parseChunkSize([]byte(tt.in))
+		if ok != tt.ok || (ok && got != tt.want) {
+			t.Errorf("parseChunkSize(%q) = %d, %v; want %d, %v", tt.in, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+// TestChunkReaderCoalesces checks that an unsigned aws-chunked body that is
+// already in hand comes out in large reads, headers and data together,
+// rather than a few bytes at every chunk boundary (which costs a write to
+// the upstream socket each).
+func TestChunkReaderCoalesces(t *testing.T) {
+	data := bytes.Repeat([]byte("0123456789"), 10_000) // 100 KB in 1,000 chunks
+	sizes := make([]int, 1000)
+	for i := range sizes {
+		sizes[i] = 100
+	}
+	body := refEncode(data, sizes, nil, true, "x-amz-checksum-crc32:AAAAAA==")
+	cr := newChunkReader(io.NopCloser(bytes.NewReader(body)), nil, nil, true, 0, int64(len(data)))
+	var out []byte
+	p := make([]byte, 32<<10)
+	reads := 0
+	for {
+		n, err := cr.Read(p)
+		out = append(out, p[:n]...)
+		if n > 0 {
+			reads++
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(out, body) {
+		t.Fatal("the body did not pass through unchanged")
+	}
+	// Each refill of the 32 KiB read buffer can end a read early once.
+	if limit := 2*(len(body)/(32<<10)+1) + 2; reads > limit {
+		t.Fatalf("%d reads for a %d-byte body in hand, want at most %d", reads, len(body), limit)
+	}
+}
+
+// TestChunkReaderDoesNotWaitWithBytesInHand checks the other side of
+// coalescing: what the client has sent goes on at once, even when the
+// chunk is not complete yet.
+func TestChunkReaderDoesNotWaitWithBytesInHand(t *testing.T) {
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	cr := newChunkReader(pr, nil, nil, true, 0, -1)
+	go pw.Write([]byte("a\r\n01234"))
+	got := make(chan string, 1)
+	go func() {
+		p := make([]byte, 64)
+		n, err := cr.Read(p)
+		if err != nil {
+			got <- "error: " + err.Error()
+			return
+		}
+		got <- string(p[:n])
+	}()
+	select {
+	case s := <-got:
+		if s != "a\r\n01234" {
+			t.Fatalf("first read gave %q, want the header and the 5 bytes sent", s)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Read waited for the rest of the chunk while holding bytes")
 	}
 }

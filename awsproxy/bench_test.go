@@ -773,7 +773,7 @@ func BenchmarkPutObject1GiB(b *testing.B) {
 func BenchmarkPutSignedChunkSize(b *testing.B) {
 	const size = 256 << 20
 	w := newBenchWorld(b)
-	for _, chunk := range []int64{64 << 10, 1 << 20, 16 << 20} {
+	for _, chunk := range []int64{64 << 10, 1 << 20, awsproxy.DefaultMaxChunkSize} {
 		m := benchPutMode{name: "stream-signed", payload: awsproxy.PayloadStreamingSigned, chunk: chunk}
 		m.prepare(size)
 		for _, t := range w.targets[1:] {

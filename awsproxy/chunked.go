@@ -331,7 +331,7 @@ func (c *chunkReader) header() error {
 		return chunkErr(KindBadRequest, "aws-chunked chunk lacks its chunk-signature")
 	}
 	if size > uint64(c.maxChunk) {
-		return chunkErr(KindRequestTooLarge, "aws-chunked chunk larger than the gateway's limit")
+		return chunkErr(KindBodyTooLarge, "aws-chunked chunk larger than the gateway's limit")
 	}
 	if err := c.count(size); err != nil {
 		return err
@@ -447,7 +447,7 @@ func (c *chunkReader) trailer() error {
 			break
 		}
 		if len(raw)+len(line) > maxTrailerBytes {
-			return chunkErr(KindRequestTooLarge, "aws-chunked trailers too large")
+			return chunkErr(KindBodyTooLarge, "aws-chunked trailers too large")
 		}
 		name, value, ok := strings.Cut(line, ":")
 		if !ok || !isToken(name) {

@@ -589,8 +589,8 @@ func TestChunkReaderErrors(t *testing.T) {
 			s3 := c.chunk(nil)
 			return []byte("8;chunk-signature=" + s1 + "\r\n" + ckData[:8] + "\r\n0;chunk-signature=" + s3 + "\r\n\r\n")
 		}, want: 8},
-		{name: "oversize chunk", mode: signed, maxChunk: 15, wantKind: KindRequestTooLarge, body: func(*testing.T) []byte { return ckBody(signed) }},
-		{name: "oversize chunk, huge size", mode: signed, wantKind: KindRequestTooLarge, body: func(*testing.T) []byte {
+		{name: "oversize chunk", mode: signed, maxChunk: 15, wantKind: KindBodyTooLarge, body: func(*testing.T) []byte { return ckBody(signed) }},
+		{name: "oversize chunk, huge size", mode: signed, wantKind: KindBodyTooLarge, body: func(*testing.T) []byte {
 			return []byte("7fffffffffffffff;chunk-signature=" + katSeedSigned + "\r\n")
 		}, want: -1},
 		{name: "size not hex", mode: signed, wantKind: KindBadRequest, body: func(t *testing.T) []byte {
@@ -766,10 +766,10 @@ func TestChunkReaderErrors(t *testing.T) {
 		{name: "trailer line over the read buffer", mode: unsignedTr, wantKind: KindBadRequest, body: func(*testing.T) []byte {
 			return ckBody(unsignedTr, "x-long:"+strings.Repeat("y", 64<<10))
 		}},
-		{name: "trailers too large", mode: signedTr, wantKind: KindRequestTooLarge, body: func(*testing.T) []byte {
+		{name: "trailers too large", mode: signedTr, wantKind: KindBodyTooLarge, body: func(*testing.T) []byte {
 			return ckBody(signedTr, manyTrailers...)
 		}},
-		{name: "trailers too large, unsigned", mode: unsignedTr, wantKind: KindRequestTooLarge, body: func(*testing.T) []byte {
+		{name: "trailers too large, unsigned", mode: unsignedTr, wantKind: KindBodyTooLarge, body: func(*testing.T) []byte {
 			return ckBody(unsignedTr, manyTrailers...)
 		}},
 		{name: "trailer without colon", mode: unsignedTr, wantKind: KindBadRequest, body: func(*testing.T) []byte {
@@ -994,7 +994,7 @@ func TestChunkReaderMaxChunk(t *testing.T) {
 		t.Fatalf("chunk of maxChunk bytes: %v", err)
 	}
 	_, err := io.ReadAll(newTestChunkReader(m, body, 15, int64(len(ckData))))
-	checkChunkError(t, err, KindRequestTooLarge)
+	checkChunkError(t, err, KindBodyTooLarge)
 	// Unsigned bodies stream, so the bound does not apply to them.
 	u := refEncode([]byte(ckData), nil, nil, true)
 	if _, err := io.ReadAll(newTestChunkReader(chunkModes[1], u, 4, int64(len(ckData)))); err != nil {

@@ -58,10 +58,11 @@ const (
 	KindContentSHA256Mismatch                      // body does not match x-amz-content-sha256
 	KindBadRequest                                 // malformed request (framing, headers, body)
 	KindUnknownService                             // service or region not allowed by the endpoint rules
-	KindRequestTooLarge                            // headers or a chunk exceed a configured bound
+	KindRequestTooLarge                            // the request's headers exceed a configured bound
 	KindBadGateway                                 // upstream unreachable, reset or malformed
 	KindGatewayTimeout                             // upstream did not answer in time
 	KindInternal                                   // gateway fault (credentials for upstream, ...)
+	KindBodyTooLarge                               // a buffered body, an aws-chunked chunk or its trailers exceed a configured bound
 )
 
 type kindInfo struct {
@@ -86,6 +87,7 @@ var kinds = [...]kindInfo{
 	KindBadGateway:            {http.StatusBadGateway, "BadGateway", "BadGateway", "BadGatewayException"},
 	KindGatewayTimeout:        {http.StatusGatewayTimeout, "GatewayTimeout", "GatewayTimeout", "GatewayTimeoutException"},
 	KindInternal:              {http.StatusInternalServerError, "InternalError", "InternalFailure", "InternalFailure"},
+	KindBodyTooLarge:          {http.StatusBadRequest, "EntityTooLarge", "RequestEntityTooLarge", "RequestEntityTooLargeException"},
 }
 
 // Error is a refusal the gateway answers itself, shaped for the AWS

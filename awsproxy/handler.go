@@ -641,7 +641,7 @@ func (h *Handler) readBody(c *Call) ([]byte, *Error) {
 		return []byte{}, nil
 	}
 	if r.ContentLength > h.cfg.MaxBodyBuffer {
-		return nil, newError(KindRequestTooLarge, "request body exceeds the gateway's buffer limit", nil)
+		return nil, newError(KindBodyTooLarge, "request body exceeds the gateway's buffer limit", nil)
 	}
 	n := r.ContentLength
 	if n < 0 {
@@ -666,7 +666,7 @@ func (h *Handler) readBody(c *Call) ([]byte, *Error) {
 		}
 	}
 	if int64(len(buf)) > h.cfg.MaxBodyBuffer {
-		return nil, newError(KindRequestTooLarge, "request body exceeds the gateway's buffer limit", nil)
+		return nil, newError(KindBodyTooLarge, "request body exceeds the gateway's buffer limit", nil)
 	}
 	if r.ContentLength >= 0 && int64(len(buf)) != r.ContentLength {
 		return nil, newError(KindBadRequest, "request body shorter than its Content-Length", nil)

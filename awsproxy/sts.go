@@ -172,14 +172,14 @@ func (h *Handler) stsForm(c *Call) (url.Values, *Error) {
 		return r.URL.Query(), nil
 	}
 	if r.ContentLength > maxSTSFormBody {
-		return nil, newError(KindRequestTooLarge, "STS request body too large", nil)
+		return nil, newError(KindBodyTooLarge, "STS request body too large", nil)
 	}
 	b, err := io.ReadAll(io.LimitReader(h.deadlineBody(c, r.Body), maxSTSFormBody+1))
 	if err != nil {
 		return nil, newError(KindBadRequest, "STS request body could not be read", err)
 	}
 	if len(b) > maxSTSFormBody {
-		return nil, newError(KindRequestTooLarge, "STS request body too large", nil)
+		return nil, newError(KindBodyTooLarge, "STS request body too large", nil)
 	}
 	c.BytesIn = int64(len(b))
 	form, err := url.ParseQuery(string(b))

@@ -33,9 +33,9 @@ func (okTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return &http.Response{StatusCode: 200, Header: http.Header{}, Body: http.NoBody, ContentLength: 0, Request: r}, nil
 }
 
-// BenchmarkServeHTTPInProcess measures the gateway's own work per small
-// request (verify, resolve, re-sign, proxy plumbing) without any network.
-func BenchmarkServeHTTPInProcess(b *testing.B) {
+// inProcessGateway returns a gateway with a static client key whose upstream
+// answers in process, and a GET of target signed for it by the SDK's signer.
+func inProcessGateway(tb testing.TB, target string) (*Handler, *http.Request) {
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	h, err := New(Config{
 		Authenticator: StaticAuthenticator{"AKIDCLIENT": {SecretAccessKey: "secret"}},
@@ -45,14 +45,21 @@ func BenchmarkServeHTTPInProcess(b *testing.B) {
 		Now:           func() time.Time { return now },
 	})
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	r := httptest.NewRequest("GET", "/bucket/key.txt", nil)
+	r := httptest.NewRequest("GET", target, nil)
 	r.Header.Set("X-Amz-Content-Sha256", emptySHA256)
 	signer := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })
 	if err := signer.SignHTTP(context.Background(), aws.Credentials{AccessKeyID: "AKIDCLIENT", SecretAccessKey: "secret"}, r, emptySHA256, "s3", "us-east-1", now); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
+	return h, r
+}
+
+// BenchmarkServeHTTPInProcess measures the gateway's own work per small
+// request (verify, resolve, re-sign, proxy plumbing) without any network.
+func BenchmarkServeHTTPInProcess(b *testing.B) {
+	h, r := inProcessGateway(b, "/bucket/key.txt")
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, r)
 	if w.Code != 200 {
@@ -186,23 +193,8 @@ func TestHotPathAllocations(t *testing.T) {
 	if testing.CoverMode() != "" || raceEnabled {
 		t.Skip("allocation counts differ under coverage and the race detector")
 	}
-	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	h, err := New(Config{
-		Authenticator: StaticAuthenticator{"AKIDCLIENT": {SecretAccessKey: "secret"}},
-		Credentials:   StaticCredentials(credentials.NewStaticCredentialsProvider("AKIDUP", "upsecret", "")),
-		Upstreams:     map[string]string{"s3": "http://127.0.0.1:9"},
-		Transport:     okTransport{},
-		Now:           func() time.Time { return now },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := httptest.NewRequest("GET", "/bucket/key.txt?list-type=2&prefix=a%2Fb", nil)
-	r.Header.Set("X-Amz-Content-Sha256", emptySHA256)
-	signer := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })
-	if err := signer.SignHTTP(context.Background(), aws.Credentials{AccessKeyID: "AKIDCLIENT", SecretAccessKey: "secret"}, r, emptySHA256, "s3", "us-east-1", now); err != nil {
-		t.Fatal(err)
-	}
+	h, r := inProcessGateway(t, "/bucket/key.txt?list-type=2&prefix=a%2Fb")
+	now := h.cfg.Now()
 	verify := testing.AllocsPerRun(200, func() {
 		if e := h.prepare(&Call{Request: r}); e != nil {
 			t.Fatal(e)

@@ -28,9 +28,9 @@ func sha256Hex(b []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// constantTimeEqual compares two strings in time that depends only on
-// their lengths, as subtle.ConstantTimeCompare does, without copying them
-// into byte slices first.
+// constantTimeEqual compares two strings or byte slices in time that
+// depends only on their lengths, as subtle.ConstantTimeCompare does,
+// without converting either first.
 func constantTimeEqual[A, B ~string | ~[]byte](a A, b B) bool {
 	if len(a) != len(b) {
 		return false

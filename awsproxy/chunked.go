@@ -218,11 +218,13 @@ func (c *chunkReader) readData(p []byte) (int, error) {
 	}
 	n, err := c.src.Read(p)
 	c.remain -= int64(n)
-	if err == io.EOF {
-		err = nil
-		if n == 0 {
-			return 0, truncated()
-		}
+	switch {
+	case err == io.EOF && n == 0:
+		return 0, truncated()
+	case err == io.EOF:
+		err = nil // the rest of the chunk is missing: the next read says so
+	case err != nil:
+		err = srcErr(err)
 	}
 	return n, err
 }

@@ -921,7 +921,7 @@ func TestChunkReaderTruncated(t *testing.T) {
 }
 
 // TestChunkReaderSourceError checks that a failing client body is an
-// error, never a clean end.
+// error, never a clean end, and one the gateway answers as the client's.
 func TestChunkReaderSourceError(t *testing.T) {
 	boom := errors.New("connection reset")
 	for _, m := range chunkModes {
@@ -934,8 +934,15 @@ func TestChunkReaderSourceError(t *testing.T) {
 			} else {
 				cr = newChunkReader(src, nil, nil, m.trailers, 0, -1)
 			}
-			if _, err := io.ReadAll(cr); err == nil {
+			_, err := io.ReadAll(cr)
+			if err == nil {
 				t.Fatalf("%s: source error after %d bytes ignored", m.name, cut)
+			}
+			// An *Error, so that the client hears of its own broken body
+			// (400) rather than of an upstream failure (502).
+			var e *Error
+			if !errors.As(err, &e) || e.Kind != KindBadRequest {
+				t.Fatalf("%s: source error after %d bytes reported as %v (%T), want a BadRequest *Error", m.name, cut, err, err)
 			}
 		}
 	}

@@ -65,6 +65,12 @@ const (
 	KindBodyTooLarge                               // a buffered body, an aws-chunked chunk or its trailers exceed a configured bound
 )
 
+// gatewayFault reports whether the kind is the gateway's or the
+// upstream's fault rather than the caller's.
+func (k ErrorKind) gatewayFault() bool {
+	return k == KindBadGateway || k == KindGatewayTimeout || k == KindInternal
+}
+
 type kindInfo struct {
 	status int
 	// codes per protocol family: S3/rest-xml, query (also ec2), json (also rest-json)

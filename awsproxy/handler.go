@@ -908,7 +908,7 @@ func (h *Handler) upstreamError(w http.ResponseWriter, r *http.Request, err erro
 	default:
 		e = newError(KindBadGateway, "the upstream AWS endpoint could not be reached", err)
 	}
-	if h.cfg.Logger != nil && e.Kind >= KindBadGateway {
+	if h.cfg.Logger != nil && e.Kind.gatewayFault() {
 		h.cfg.Logger.Warn("awsproxy: upstream failure", "id", c.ID, "service", c.Service, "upstream", c.Upstream.Host, "err", err)
 	}
 	c.Err = e

@@ -9,8 +9,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -652,14 +654,20 @@ func TestSignedStreamingUpload(t *testing.T) {
 	for _, tc := range []struct {
 		name, mode, trailer string
 		tamper, truncate    bool
+		maxChunk            int64 // Config.MaxChunkSize, below the client's 64 KiB chunks
 	}{
 		{name: "payload", mode: "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"},
 		{name: "payload-trailer", mode: "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER", trailer: "x-amz-checksum-crc32:placeholder"},
 		{name: "tampered chunk", mode: "STREAMING-AWS4-HMAC-SHA256-PAYLOAD", tamper: true},
 		{name: "truncated body", mode: "STREAMING-AWS4-HMAC-SHA256-PAYLOAD", truncate: true},
+		{name: "chunk over the bound", mode: "STREAMING-AWS4-HMAC-SHA256-PAYLOAD", maxChunk: 16 << 10},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, harnessOptions{})
+			var logs syncBuffer
+			h := newHarness(t, harnessOptions{Config: func(cfg *awsproxy.Config) {
+				cfg.MaxChunkSize = int(tc.maxChunk)
+				cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+			}})
 			h.mustCreateBucket(t, "stream")
 			data := randomBytes(200<<10+5, 11)
 			if tc.trailer != "" {
@@ -695,13 +703,20 @@ func TestSignedStreamingUpload(t *testing.T) {
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
 			resp, msg := h.do(t, r)
-			if tc.tamper || tc.truncate {
+			if tc.tamper || tc.truncate || tc.maxChunk > 0 {
 				status, code := 403, "SignatureDoesNotMatch"
-				if tc.truncate {
+				switch {
+				case tc.truncate:
 					status, code = 400, "InvalidRequest"
+				case tc.maxChunk > 0:
+					status, code = 400, "EntityTooLarge"
 				}
 				if resp.StatusCode != status || resp.Header.Get("X-Gatehouse-Error") != code {
 					t.Fatalf("got %d %s, want %d %s: %s", resp.StatusCode, resp.Header.Get("X-Gatehouse-Error"), status, code, msg)
+				}
+				// The client's fault, not the upstream's: no warning.
+				if l := logs.String(); strings.Contains(l, "upstream failure") {
+					t.Fatalf("a refused client body was logged as an upstream failure: %s", l)
 				}
 				head, _ := h.do(t, h.signed(t, reqSpec{method: "HEAD", path: "/stream/obj"}))
 				if head.StatusCode != 404 {
@@ -780,6 +795,62 @@ func TestStalledClientBody(t *testing.T) {
 			head2, _ := h.do(t, h.signed(t, reqSpec{method: "HEAD", path: "/stall/obj"}))
 			if head2.StatusCode != 404 {
 				t.Fatalf("stalled upload was stored: HEAD %d", head2.StatusCode)
+			}
+		})
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the gateway's concurrent log writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestBodyOverBufferLimit: a body the gateway must hold to verify it (every
+// service but S3 signs the body's hash without sending it) is refused past
+// MaxBodyBuffer, as the caller's fault, in the protocol's own error shape,
+// and nothing reaches the upstream.
+func TestBodyOverBufferLimit(t *testing.T) {
+	var upstreamHits atomic.Int64
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { upstreamHits.Add(1) }))
+	defer up.Close()
+	for _, tc := range []struct{ service, target, wantCode string }{
+		{"dynamodb", "DynamoDB_20120810.PutItem", "RequestEntityTooLargeException"},
+		{"sts", "", "RequestEntityTooLarge"},
+	} {
+		t.Run(tc.service, func(t *testing.T) {
+			var logs syncBuffer
+			h := newHarness(t, harnessOptions{Upstreams: map[string]string{tc.service: up.URL}, Config: func(cfg *awsproxy.Config) {
+				cfg.MaxBodyBuffer = 1 << 10
+				cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+			}})
+			hdr := http.Header{"Content-Type": {"application/x-amz-json-1.0"}, "X-Amz-Target": {tc.target}}
+			body := []byte(`{"pad":"` + strings.Repeat("x", 2<<10) + `"}`)
+			if tc.service == "sts" {
+				hdr = http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
+				body = []byte("Action=GetCallerIdentity&Version=2011-06-15&Pad=" + strings.Repeat("x", 2<<10))
+			}
+			resp, msg := h.do(t, h.signed(t, reqSpec{method: "POST", path: "/", service: tc.service, body: body, header: hdr}))
+			if resp.StatusCode != 400 || resp.Header.Get("X-Gatehouse-Error") != tc.wantCode {
+				t.Fatalf("got %d %s, want 400 %s: %s", resp.StatusCode, resp.Header.Get("X-Gatehouse-Error"), tc.wantCode, msg)
+			}
+			if n := upstreamHits.Load(); n != 0 {
+				t.Fatalf("upstream called %d times", n)
+			}
+			if l := logs.String(); strings.Contains(l, "upstream failure") {
+				t.Fatalf("logged as an upstream failure: %s", l)
 			}
 		})
 	}

@@ -21,7 +21,7 @@ var unsignedHeaders = map[string]bool{
 // gateway's credentials and returns the signature. It sets X-Amz-Date and,
 // for temporary credentials, X-Amz-Security-Token, and signs Host, the
 // length of a non-empty body and every other header except those in
-// unsignedHeaders, with the verifier's own canonicalRequest (which
+// unsignedHeaders, with the verifier's own appendCanonicalRequest (which
 // is cross-checked against the AWS SDK's signer in the tests). S3 paths
 // are signed without a second round of escaping. The signing key comes
 // from the handler's key cache.

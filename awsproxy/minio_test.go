@@ -19,7 +19,8 @@
 // gofakes3 upstream and checks the gateway's re-signed chunk chain itself.
 //
 // Last run against MinIO module version v0.0.0-20260212201848-7aac2a2c5b7c
-// (go install took about 2.5 minutes with a warm proxy).
+// (go install took about 2.5 minutes with a warm proxy; about 5.5 on a new
+// machine), passing, on 2026-11-26 at commit 830a1a4.
 
 package awsproxy_test
 

@@ -759,12 +759,26 @@ func TestStalledClientBody(t *testing.T) {
 	for _, tc := range []struct{ name, hash string }{
 		{"streamed unsigned payload", "UNSIGNED-PAYLOAD"},
 		{"buffered small body", ""},
+		{"unsigned aws-chunked", "STREAMING-UNSIGNED-PAYLOAD-TRAILER"},
+		{"signed aws-chunked", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, harnessOptions{Config: func(c *awsproxy.Config) { c.BodyReadTimeout = 300 * time.Millisecond }})
 			h.mustCreateBucket(t, "stall")
 			data := randomBytes(64<<10, 9)
-			r := h.signed(t, reqSpec{method: "PUT", path: "/stall/obj", body: data, hash: tc.hash})
+			var hdr http.Header
+			if strings.HasPrefix(tc.hash, "STREAMING-") {
+				// One 64 KiB chunk; the client stalls inside it, so its
+				// signature (signed mode) is never reached.
+				ext := ""
+				if tc.hash != "STREAMING-UNSIGNED-PAYLOAD-TRAILER" {
+					ext = ";chunk-signature=" + strings.Repeat("0", 64)
+				}
+				hdr = http.Header{"Content-Encoding": {"aws-chunked"}, "X-Amz-Decoded-Content-Length": {fmt.Sprint(len(data))}}
+				data = append([]byte(fmt.Sprintf("%x%s\r\n", len(data), ext)), data...)
+				data = append(data, "\r\n0"+ext+"\r\n\r\n"...)
+			}
+			r := h.signed(t, reqSpec{method: "PUT", path: "/stall/obj", body: data, hash: tc.hash, header: hdr})
 			addr := strings.TrimPrefix(h.Gateway.URL, "http://")
 			conn, err := net.Dial("tcp", addr)
 			if err != nil {

@@ -2,19 +2,20 @@ package audit_test
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/audit"
 	"github.com/gatehouse-dev/gatehouse/audit/audittest"
+	"github.com/gatehouse-dev/gatehouse/internal/syncbuf"
 )
 
 // TestConformance runs the audittest kit over every sink of this package.
@@ -101,33 +102,16 @@ func fileOpen(cfg audit.FileConfig) audittest.Open {
 	}
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) Bytes() []byte {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return bytes.Clone(l.b.Bytes())
-}
-
 // slogOpen logs through a JSONHandler and reads the "event" groups back.
 func slogOpen(t *testing.T) (audit.Sink, func() []audit.Event) {
-	buf := &lockedBuffer{}
+	buf := &syncbuf.Buffer{}
 	s, err := audit.NewSlogSink(audit.SlogConfig{Logger: slog.New(slog.NewJSONHandler(buf, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s, func() []audit.Event {
 		var out []audit.Event
-		sc := bufio.NewScanner(bytes.NewReader(buf.Bytes()))
+		sc := bufio.NewScanner(strings.NewReader(buf.String()))
 		sc.Buffer(nil, 8<<20)
 		for sc.Scan() {
 			var rec struct {

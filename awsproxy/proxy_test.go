@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/gatehouse-dev/gatehouse/awsproxy"
+	"github.com/gatehouse-dev/gatehouse/internal/syncbuf"
 )
 
 const emptyHash = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
@@ -663,7 +664,7 @@ func TestSignedStreamingUpload(t *testing.T) {
 		{name: "chunk over the bound", mode: "STREAMING-AWS4-HMAC-SHA256-PAYLOAD", maxChunk: 16 << 10},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var logs syncBuffer
+			var logs syncbuf.Buffer
 			h := newHarness(t, harnessOptions{Config: func(cfg *awsproxy.Config) {
 				cfg.MaxChunkSize = int(tc.maxChunk)
 				cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
@@ -814,24 +815,6 @@ func TestStalledClientBody(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the gateway's concurrent log writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestBodyOverBufferLimit: a body the gateway must hold to verify it (every
 // service but S3 signs the body's hash without sending it) is refused past
 // MaxBodyBuffer, as the caller's fault, in the protocol's own error shape,
@@ -845,7 +828,7 @@ func TestBodyOverBufferLimit(t *testing.T) {
 		{"sts", "", "RequestEntityTooLarge"},
 	} {
 		t.Run(tc.service, func(t *testing.T) {
-			var logs syncBuffer
+			var logs syncbuf.Buffer
 			h := newHarness(t, harnessOptions{Upstreams: map[string]string{tc.service: up.URL}, Config: func(cfg *awsproxy.Config) {
 				cfg.MaxBodyBuffer = 1 << 10
 				cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))

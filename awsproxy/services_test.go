@@ -39,6 +39,7 @@ import (
 	"github.com/aws/smithy-go/logging"
 
 	"github.com/gatehouse-dev/gatehouse/awsproxy"
+	"github.com/gatehouse-dev/gatehouse/internal/sigv4test"
 )
 
 const (
@@ -121,17 +122,17 @@ func (u *sigUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	auth, err := verifyUpstreamRequest(r, body)
 	if err != nil {
-		u.refuse(w, auth.service, fmt.Sprintf("%s %s: %v", r.Method, r.RequestURI, err))
+		u.refuse(w, auth.Service, fmt.Sprintf("%s %s: %v", r.Method, r.RequestURI, err))
 		return
 	}
 	u.mu.Lock()
 	u.reqs = append(u.reqs, upstreamRequest{
-		Service: auth.service, Region: auth.region,
+		Service: auth.Service, Region: auth.Region,
 		Method: r.Method, Path: r.URL.EscapedPath(), Query: r.URL.RawQuery,
 		Header: r.Header.Clone(), Body: body,
 	})
 	u.mu.Unlock()
-	respondAsAWS(w, r, auth.service, body)
+	respondAsAWS(w, r, auth.Service, body)
 }
 
 // refuse records a problem and answers with an error no gateway produces,
@@ -143,101 +144,26 @@ func (u *sigUpstream) refuse(w http.ResponseWriter, service, problem string) {
 	writeServiceError(w, service, http.StatusForbidden, "UpstreamRefused", problem)
 }
 
-// sigv4Parts are the components of a SigV4 Authorization header.
-type sigv4Parts struct {
-	akid, date, region, service string
-	signedHeaders, signature    string
-}
-
-func parseSigV4Header(v string) (sigv4Parts, error) {
-	var p sigv4Parts
-	rest, ok := strings.CutPrefix(v, "AWS4-HMAC-SHA256 ")
-	if !ok {
-		return p, fmt.Errorf("authorization %q is not AWS4-HMAC-SHA256", v)
-	}
-	for field := range strings.SplitSeq(rest, ",") {
-		k, val, _ := strings.Cut(strings.TrimSpace(field), "=")
-		switch k {
-		case "Credential":
-			scope := strings.Split(val, "/")
-			if len(scope) != 5 || scope[4] != "aws4_request" {
-				return p, fmt.Errorf("credential %q is not a SigV4 scope", val)
-			}
-			p.akid, p.date, p.region, p.service = scope[0], scope[1], scope[2], scope[3]
-		case "SignedHeaders":
-			p.signedHeaders = val
-		case "Signature":
-			p.signature = val
-		}
-	}
-	if p.akid == "" || p.signedHeaders == "" || p.signature == "" {
-		return p, fmt.Errorf("authorization %q lacks a component", v)
-	}
-	return p, nil
-}
-
 // verifyUpstreamRequest checks, the way AWS would, that r is signed by the
-// upstream key: it rebuilds the request from the headers the signature
-// claims to cover, signs that with the SDK's signer and compares.
-func verifyUpstreamRequest(r *http.Request, body []byte) (sigv4Parts, error) {
-	got, err := parseSigV4Header(r.Header.Get("Authorization"))
-	if err != nil {
-		return got, err
-	}
-	if got.akid != upAKID {
-		return got, fmt.Errorf("signed with access key %q, want the upstream key", got.akid)
-	}
+// upstream key (sigv4test.Verify), and that nothing of the client's
+// credentials reached the upstream.
+func verifyUpstreamRequest(r *http.Request, body []byte) (sigv4test.Auth, error) {
 	if v := r.Header.Values("X-Amz-Security-Token"); len(v) > 0 {
-		return got, fmt.Errorf("X-Amz-Security-Token %q reached the upstream", v)
+		return sigv4test.Auth{}, fmt.Errorf("X-Amz-Security-Token %q reached the upstream", v)
 	}
 	for k, vs := range r.Header {
 		for _, v := range vs {
 			if strings.Contains(v, clientToken) || strings.Contains(v, clientAKID) || strings.Contains(v, clientSecret) {
-				return got, fmt.Errorf("header %s carries client credentials: %q", k, v)
+				return sigv4test.Auth{}, fmt.Errorf("header %s carries client credentials: %q", k, v)
 			}
 		}
 	}
-	signingTime, err := time.Parse("20060102T150405Z", r.Header.Get("X-Amz-Date"))
-	if err != nil {
-		return got, fmt.Errorf("X-Amz-Date: %v", err)
-	}
-	if d := time.Since(signingTime); d > 5*time.Minute || d < -5*time.Minute {
-		return got, fmt.Errorf("re-signed at %v, %v from now", signingTime, d)
-	}
-	// r.RequestURI is the request target exactly as it came off the wire.
-	rebuilt, err := http.NewRequest(r.Method, "http://"+r.Host+r.RequestURI, bytes.NewReader(body))
-	if err != nil {
-		return got, err
-	}
-	rebuilt.ContentLength = 0
-	for name := range strings.SplitSeq(got.signedHeaders, ";") {
-		switch name {
-		case "host":
-		case "content-length":
-			rebuilt.ContentLength = r.ContentLength
-		default:
-			v := r.Header.Values(name)
-			if len(v) == 0 {
-				return got, fmt.Errorf("signed header %q was not received", name)
-			}
-			rebuilt.Header[http.CanonicalHeaderKey(name)] = v
+	if t, err := time.Parse("20060102T150405Z", r.Header.Get("X-Amz-Date")); err == nil {
+		if d := time.Since(t); d > 5*time.Minute || d < -5*time.Minute {
+			return sigv4test.Auth{}, fmt.Errorf("re-signed at %v, %v from now", t, d)
 		}
 	}
-	sum := sha256.Sum256(body)
-	signer := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = got.service == "s3" })
-	creds := aws.Credentials{AccessKeyID: upAKID, SecretAccessKey: upSecret}
-	if err := signer.SignHTTP(context.Background(), creds, rebuilt, hex.EncodeToString(sum[:]), got.service, got.region, signingTime); err != nil {
-		return got, err
-	}
-	want, err := parseSigV4Header(rebuilt.Header.Get("Authorization"))
-	if err != nil {
-		return got, err
-	}
-	if want.date != got.date || want.signedHeaders != got.signedHeaders || want.signature != got.signature {
-		return got, fmt.Errorf("signature mismatch: received %s over %s (scope date %s), computed %s over %s",
-			got.signature, got.signedHeaders, got.date, want.signature, want.signedHeaders)
-	}
-	return got, nil
+	return sigv4test.Verify(r, body, aws.Credentials{AccessKeyID: upAKID, SecretAccessKey: upSecret})
 }
 
 // writeServiceError answers with the error shape of service's protocol.
@@ -432,7 +358,7 @@ type presigningClient struct {
 }
 
 func (p presigningClient) Do(req *http.Request) (*http.Response, error) {
-	scope, err := parseSigV4Header(req.Header.Get("Authorization"))
+	scope, err := sigv4test.ParseAuthorization(req.Header.Get("Authorization"))
 	if err != nil {
 		return nil, err
 	}
@@ -451,7 +377,7 @@ func (p presigningClient) Do(req *http.Request) (*http.Response, error) {
 	}
 	hash := out.Header.Get("X-Amz-Content-Sha256")
 	if hash == "" {
-		if scope.service == "s3" {
+		if scope.Service == "s3" {
 			hash = "UNSIGNED-PAYLOAD"
 		} else {
 			sum := sha256.Sum256(body)
@@ -462,10 +388,10 @@ func (p presigningClient) Do(req *http.Request) (*http.Response, error) {
 	q.Set("X-Amz-Expires", strconv.Itoa(int(p.expires/time.Second)))
 	out.URL.RawQuery = q.Encode()
 	signer := v4.NewSigner(func(o *v4.SignerOptions) {
-		o.DisableURIPathEscaping = scope.service == "s3"
+		o.DisableURIPathEscaping = scope.Service == "s3"
 		o.DisableHeaderHoisting = true
 	})
-	signed, _, err := signer.PresignHTTP(req.Context(), p.creds, out, hash, scope.service, scope.region, time.Now().Add(p.skew))
+	signed, _, err := signer.PresignHTTP(req.Context(), p.creds, out, hash, scope.Service, scope.Region, time.Now().Add(p.skew))
 	if err != nil {
 		return nil, err
 	}

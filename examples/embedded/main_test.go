@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -9,7 +8,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,29 +16,17 @@ import (
 	"github.com/gatehouse-dev/gatehouse/audit"
 	"github.com/gatehouse-dev/gatehouse/audit/audittest"
 	"github.com/gatehouse-dev/gatehouse/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/syncbuf"
 	"github.com/gatehouse-dev/gatehouse/internal/testidp"
 	"github.com/gatehouse-dev/gatehouse/policy/approval"
 )
 
 const audience = "gatehouse-embedded"
 
-// syncBuffer collects the audit log lines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) lines() []map[string]any {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// jsonLines decodes the JSON log lines written to buf.
+func jsonLines(buf *syncbuf.Buffer) []map[string]any {
 	var out []map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(s.b.String()), "\n") {
+	for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
 		var m map[string]any
 		if json.Unmarshal([]byte(l), &m) == nil {
 			out = append(out, m)
@@ -52,7 +38,7 @@ func (s *syncBuffer) lines() []map[string]any {
 type fixture struct {
 	idp    *testidp.IdP
 	url    string
-	audit  *syncBuffer
+	audit  *syncbuf.Buffer
 	broker *approval.Broker
 	events *audittest.Memory // the audit trail's events
 }
@@ -79,7 +65,7 @@ func start(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	base := "http://" + ln.Addr().String()
-	buf := &syncBuffer{}
+	buf := &syncbuf.Buffer{}
 	events := &audittest.Memory{}
 	trail, err := audit.NewTrail(audit.TrailConfig{Sink: events})
 	if err != nil {
@@ -218,7 +204,7 @@ func TestGuardedServer(t *testing.T) {
 	}
 
 	// One audit line per tool call, tied to the session and the principal.
-	lines := f.audit.lines()
+	lines := jsonLines(f.audit)
 	if len(lines) != 5 {
 		t.Fatalf("audit lines = %d, want 5: %v", len(lines), lines)
 	}
@@ -346,7 +332,7 @@ func TestApproval(t *testing.T) {
 	if out, isErr := call(t, cs, "delete_records", args); isErr || out != "deleted 3 records from customers_eu" {
 		t.Errorf("approved delete = %q, isError %v", out, isErr)
 	}
-	lines := f.audit.lines()
+	lines := jsonLines(f.audit)
 	// The grant was used: the same call again does not run.
 	if out, _ := call(t, cs, "delete_records", args); strings.Contains(out, "deleted") {
 		t.Errorf("the approval was used twice: %s", out)

@@ -291,23 +291,25 @@ func credentialSource(ctx context.Context, cfg *Config, roles []awsproxy.Role) (
 		}
 		base = credentials.NewStaticCredentialsProvider(id, secret, token)
 	}
-	var ac aws.Config
-	if base != nil {
-		ac = aws.Config{Region: cfg.AWS.Region, Credentials: aws.NewCredentialsCache(base)}
-	} else {
-		var opts []func(*awsconfig.LoadOptions) error
-		if cfg.AWS.Region != "" {
-			opts = append(opts, awsconfig.WithRegion(cfg.AWS.Region))
-		}
-		var err error
-		if ac, err = awsconfig.LoadDefaultConfig(ctx, opts...); err != nil {
-			return nil, fmt.Errorf("gateway: aws.credentials: %w", err)
-		}
-		if ac.Credentials == nil {
-			return nil, fmt.Errorf("gateway: aws.credentials: the default chain found no credentials")
-		}
-		base = ac.Credentials
+	// The SDK's shared configuration is loaded in both modes, so that its
+	// endpoint settings (AWS_ENDPOINT_URL_STS, endpoint_url in a profile:
+	// a VPC or FIPS endpoint for STS) apply to the gateway's own STS calls;
+	// a static key only replaces the credential chain.
+	var opts []func(*awsconfig.LoadOptions) error
+	if cfg.AWS.Region != "" {
+		opts = append(opts, awsconfig.WithRegion(cfg.AWS.Region))
 	}
+	if base != nil {
+		opts = append(opts, awsconfig.WithCredentialsProvider(base))
+	}
+	ac, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: aws.credentials: %w", err)
+	}
+	if ac.Credentials == nil {
+		return nil, fmt.Errorf("gateway: aws.credentials: the default chain found no credentials")
+	}
+	base = ac.Credentials
 	if cfg.AWS.AssumeRole {
 		if ac.Region == "" {
 			ac.Region = "us-east-1"

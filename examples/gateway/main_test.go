@@ -10,6 +10,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,6 +29,9 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/pgtest"
+	"github.com/gatehouse-dev/gatehouse/internal/sigv4test"
+	"github.com/gatehouse-dev/gatehouse/internal/syncbuf"
+	"github.com/gatehouse-dev/gatehouse/policy/approval"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
@@ -64,12 +69,15 @@ const extraPolicy = `rules:
 type env struct {
 	// slow, if set, receives a value when the S3 stand-in starts serving
 	// an object named "slow", which it then answers after 500ms.
-	slow   chan struct{}
-	t      *testing.T
-	dir    string
-	idp    *testidp.IdP
-	s3URL  string
-	policy string
+	slow chan struct{}
+	// s3Tokens are the X-Amz-Security-Token values the S3 stand-in saw.
+	mu       sync.Mutex
+	s3Tokens []string
+	t        *testing.T
+	dir      string
+	idp      *testidp.IdP
+	s3URL    string
+	policy   string
 }
 
 func newEnv(t *testing.T) *env {
@@ -99,6 +107,9 @@ func newEnv(t *testing.T) *env {
 	fake := gofakes3.New(backend, gofakes3.WithV4Auth(map[string]string{upstreamKey: upstreamSecret})).Server()
 	e := &env{t: t, dir: t.TempDir(), idp: idp, slow: make(chan struct{}, 1)}
 	s3srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e.mu.Lock()
+		e.s3Tokens = append(e.s3Tokens, r.Header.Get("X-Amz-Security-Token"))
+		e.mu.Unlock()
 		if strings.HasSuffix(r.URL.Path, "/slow") {
 			e.slow <- struct{}{}
 			time.Sleep(500 * time.Millisecond)
@@ -156,28 +167,10 @@ limits:
 `, e.idp.Issuer, testAudience, filepath.Join(e.dir, "session.key"), testRoleARN, e.s3URL, e.policy)
 }
 
-// syncBuffer is a bytes.Buffer safe for the gateway's logger and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // running is a gateway started by run in-process.
 type running struct {
 	url    string
-	stderr *syncBuffer
+	stderr *syncbuf.Buffer
 	stop   func() error // cancels run's context and returns run's error
 }
 
@@ -187,7 +180,7 @@ func (e *env) start(config string, args ...string) *running {
 	args = append([]string{"-config", path}, args...)
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
-	stderr := &syncBuffer{}
+	stderr := &syncbuf.Buffer{}
 	done := make(chan error, 1)
 	go func() {
 		err := run(ctx, args, pw, stderr)
@@ -714,5 +707,141 @@ func TestAuditConfigErrors(t *testing.T) {
 				t.Fatalf("error %v, want one naming %s", err, tc.field)
 			}
 		})
+	}
+}
+
+// TestAssumeRoleAndWebhook runs the binary as a deployment would: a base key
+// good only for STS (aws.credentials: static with aws.assumeRole), the STS
+// endpoint taken from the SDK's environment, and approvers told through a
+// signed webhook. The STS stand-in verifies the gateway's SigV4 signature
+// with the base key and checks the AssumeRole parameters; the S3 stand-in
+// only knows the temporary key STS handed out; the webhook receiver checks
+// the HMAC signature and approves the held call through the approval API.
+func TestAssumeRoleAndWebhook(t *testing.T) {
+	e := newEnv(t)
+	const (
+		baseKey      = "AKIATESTBASEKEY00001"
+		baseSecret   = "base-secret-good-only-for-sts"
+		sessionToken = "temporary-session-token-from-sts"
+		hookSecret   = "webhook-secret-of-at-least-32-bytes!"
+	)
+	t.Setenv("GATEHOUSE_BASE_KEY_ID", baseKey)
+	t.Setenv("GATEHOUSE_BASE_SECRET", baseSecret)
+	t.Setenv("GATEHOUSE_HOOK_SECRET", hookSecret)
+	// Nothing from this machine's AWS configuration.
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(e.dir, "no-aws-config"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(e.dir, "no-aws-credentials"))
+	t.Setenv("AWS_PROFILE", "")
+
+	var mu sync.Mutex
+	var assumed []url.Values
+	var refused []string
+	stsSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		_, err := sigv4test.Verify(r, body, aws.Credentials{AccessKeyID: baseKey, SecretAccessKey: baseSecret})
+		form, _ := url.ParseQuery(string(body))
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil || form.Get("Action") != "AssumeRole" {
+			refused = append(refused, fmt.Sprintf("%v: %v", err, form))
+			http.Error(w, "refused", http.StatusForbidden)
+			return
+		}
+		assumed = append(assumed, form)
+		w.Header().Set("Content-Type", "text/xml")
+		fmt.Fprintf(w, `<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult>`+
+			`<Credentials><AccessKeyId>%s</AccessKeyId><SecretAccessKey>%s</SecretAccessKey><SessionToken>%s</SessionToken><Expiration>%s</Expiration></Credentials>`+
+			`</AssumeRoleResult><ResponseMetadata><RequestId>sts-1</RequestId></ResponseMetadata></AssumeRoleResponse>`,
+			upstreamKey, upstreamSecret, sessionToken, time.Now().Add(time.Hour).UTC().Format(time.RFC3339))
+	}))
+	defer stsSrv.Close()
+	t.Setenv("AWS_ENDPOINT_URL_STS", stsSrv.URL)
+
+	hooks := make(chan approval.WebhookPayload, 4)
+	hookSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if !approval.VerifySignature([]byte(hookSecret), body, r.Header.Get(approval.SignatureHeader)) {
+			http.Error(w, "bad signature", http.StatusUnauthorized)
+			return
+		}
+		var p approval.WebhookPayload
+		if err := json.Unmarshal(body, &p); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		hooks <- p
+	}))
+	defer hookSrv.Close()
+
+	cfg := e.config()
+	for old, repl := range map[string]string{
+		"  credentials: static\n  static:\n    accessKeyIdEnv: GATEHOUSE_TEST_KEY_ID\n    secretAccessKeyEnv: GATEHOUSE_TEST_SECRET\n": "  credentials: static\n  assumeRole: true\n  static:\n    accessKeyIdEnv: GATEHOUSE_BASE_KEY_ID\n    secretAccessKeyEnv: GATEHOUSE_BASE_SECRET\n",
+		"approvals:\n  store: memory\n": "approvals:\n  store: memory\n  notifiers:\n    webhook:\n      url: " + hookSrv.URL + "\n      secretEnv: GATEHOUSE_HOOK_SECRET\n",
+	} {
+		if !strings.Contains(cfg, old) {
+			t.Fatalf("config lacks %q", old)
+		}
+		cfg = strings.Replace(cfg, old, repl, 1)
+	}
+	gw := e.start(cfg)
+	ctx := context.Background()
+	client := s3Client(e.agent(gw.url, "agent"))
+
+	// An allowed call: the gateway assumes the agent's role and signs with
+	// the temporary key and its session token.
+	if _, err := client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("reports")}); err != nil {
+		t.Fatalf("ListObjectsV2: %v\n%s", err, gw.stderr.String())
+	}
+	mu.Lock()
+	if len(refused) > 0 || len(assumed) != 1 {
+		t.Fatalf("STS: %d AssumeRole calls, refused %q", len(assumed), refused)
+	}
+	a := assumed[0]
+	mu.Unlock()
+	if a.Get("RoleArn") != testRoleARN || a.Get("SourceIdentity") != "agent" || !strings.Contains(a.Get("RoleSessionName"), "-agent-") {
+		t.Fatalf("AssumeRole parameters: %v", a)
+	}
+	e.mu.Lock()
+	last := e.s3Tokens[len(e.s3Tokens)-1]
+	e.mu.Unlock()
+	if last != sessionToken {
+		t.Fatalf("S3 saw session token %q, want the one STS issued", last)
+	}
+
+	// A held call: the webhook hears of it, signed, and an approver
+	// approves it through the API.
+	token, err := e.idp.Token("alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	approvedBy := make(chan string, 1)
+	go func() {
+		select {
+		case p := <-hooks:
+			req, _ := http.NewRequest(http.MethodPost, gw.url+"/approvals/approvals/"+p.ID+"/approve", strings.NewReader(`{"reason":"change 7"}`))
+			req.Header.Set("Authorization", "Bearer "+token)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				approvedBy <- err.Error()
+				return
+			}
+			resp.Body.Close()
+			approvedBy <- fmt.Sprintf("%d %s %s", resp.StatusCode, p.Action, p.Principal)
+		case <-time.After(20 * time.Second):
+			approvedBy <- "no webhook arrived"
+		}
+	}()
+	_, err = client.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: aws.String("prod-reports")})
+	if got := <-approvedBy; !strings.HasPrefix(got, "200 s3:DeleteBucket ") {
+		t.Fatalf("webhook approval: %s", got)
+	}
+	if err != nil {
+		t.Fatalf("DeleteBucket after approval: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(refused) > 0 {
+		t.Fatalf("STS refused %q", refused)
 	}
 }

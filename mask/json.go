@@ -282,36 +282,8 @@ func (w *jwalker) object(slo, shi int, bound int, dets []int32) error {
 		if b < 0 {
 			b = bound
 		}
-		removed := false
-		if r >= 0 {
-			if err := w.skip(); err != nil {
-				return err
-			}
-			w.counts[r]++
-			removed = true
-		} else {
-			removed, err = w.value(top, len(w.arena), b, w.pushDets(dets, added), key)
-			if err != nil {
-				return err
-			}
-		}
-		w.arena = w.arena[:top]
-		rm.end(w, start, w.i, removed)
-		w.ws()
-		if w.i >= len(w.doc) {
-			return w.fail("unexpected end of object")
-		}
-		switch w.doc[w.i] {
-		case ',':
-			w.i++
-			w.ws()
-		case '}':
-			w.i++
-			rm.close(w)
-			w.depth--
-			return nil
-		default:
-			return w.fail("expected ',' or '}'")
+		if done, err := w.member(&rm, start, top, b, r, w.pushDets(dets, added), key, '}'); done || err != nil {
+			return err
 		}
 	}
 }
@@ -366,39 +338,49 @@ func (w *jwalker) array(slo, shi int, bound int, dets []int32, key []byte) error
 		if b < 0 {
 			b = bound
 		}
-		removed := false
-		if r >= 0 {
-			if err := w.skip(); err != nil {
-				return err
-			}
-			w.counts[r]++
-			removed = true
-		} else {
-			var err error
-			removed, err = w.value(top, len(w.arena), b, w.pushDets(dets, added), key)
-			if err != nil {
-				return err
-			}
-		}
-		w.arena = w.arena[:top]
-		rm.end(w, start, w.i, removed)
-		w.ws()
-		if w.i >= len(w.doc) {
-			return w.fail("unexpected end of array")
-		}
-		switch w.doc[w.i] {
-		case ',':
-			w.i++
-			w.ws()
-		case ']':
-			w.i++
-			rm.close(w)
-			w.depth--
-			return nil
-		default:
-			return w.fail("expected ',' or ']'")
+		if done, err := w.member(&rm, start, top, b, r, w.pushDets(dets, added), key, ']'); done || err != nil {
+			return err
 		}
 	}
+}
+
+// member walks the value of an object member or an array element that
+// starts at start (its match gave bound b and removal rule r), records
+// whether it was removed, and consumes the ',' after it or the closing
+// delimiter; done reports the end of the object or array.
+func (w *jwalker) member(rm *removal, start, top, b, r int, dets []int32, key []byte, closing byte) (done bool, err error) {
+	removed := false
+	if r >= 0 {
+		if err := w.skip(); err != nil {
+			return false, err
+		}
+		w.counts[r]++
+		removed = true
+	} else if removed, err = w.value(top, len(w.arena), b, dets, key); err != nil {
+		return false, err
+	}
+	w.arena = w.arena[:top]
+	rm.end(w, start, w.i, removed)
+	w.ws()
+	what := "object"
+	if closing == ']' {
+		what = "array"
+	}
+	if w.i >= len(w.doc) {
+		return false, w.fail("unexpected end of " + what)
+	}
+	switch w.doc[w.i] {
+	case ',':
+		w.i++
+		w.ws()
+		return false, nil
+	case closing:
+		w.i++
+		rm.close(w)
+		w.depth--
+		return true, nil
+	}
+	return false, w.fail("expected ',' or '" + string(closing) + "'")
 }
 
 // str masks the string at w.i as bound and the detectors ask.

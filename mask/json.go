@@ -186,19 +186,7 @@ func (w *jwalker) match(slo, shi int, key []byte, idx int, raw []byte, found []b
 			w.arena = append(w.arena, jstate{st.path, st.pos + 1})
 			continue
 		}
-		r := &w.m.rules[jr.rule]
-		switch {
-		case r.detect != nil:
-			dets = append(dets, int32(jr.rule))
-		case r.strategy == Remove:
-			if remove < 0 || jr.rule < remove {
-				remove = jr.rule
-			}
-		default:
-			if bound < 0 || jr.rule < bound {
-				bound = jr.rule
-			}
-		}
+		dets = w.m.rules[jr.rule].hit(jr.rule, &bound, &remove, dets)
 	}
 	return bound, remove, dets
 }

@@ -119,6 +119,25 @@ type rule struct {
 	when     *condition
 }
 
+// hit records that rule i matches a node: a detector rule is added to
+// dets (run below the node), a Remove rule competes for remove and any
+// other rule for bound, the lowest index (the first rule listed) winning.
+func (r *rule) hit(i int, bound, remove *int, dets []int32) []int32 {
+	switch {
+	case r.detect != nil:
+		return append(dets, int32(i))
+	case r.strategy == Remove:
+		if *remove < 0 || i < *remove {
+			*remove = i
+		}
+	default:
+		if *bound < 0 || i < *bound {
+			*bound = i
+		}
+	}
+	return dets
+}
+
 type jsonRule struct {
 	rule int
 	path jsonPath

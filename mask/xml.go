@@ -275,19 +275,7 @@ func (w *xwalker) startElement(t xml.StartElement, off int) error {
 		if !xr.path.accepts(set) {
 			continue
 		}
-		r := &w.m.rules[xr.rule]
-		switch {
-		case r.detect != nil:
-			added = append(added, int32(xr.rule))
-		case r.strategy == Remove:
-			if remove < 0 || xr.rule < remove {
-				remove = xr.rule
-			}
-		default:
-			if bound < 0 || xr.rule < bound {
-				bound = xr.rule
-			}
-		}
+		added = w.m.rules[xr.rule].hit(xr.rule, &bound, &remove, added)
 	}
 	if remove >= 0 && parent == nil {
 		// The root cannot be removed: its text is redacted instead.

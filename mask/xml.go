@@ -179,20 +179,30 @@ func (w *xwalker) fail(off int64, msg string) error {
 	return &SyntaxError{Format: XML, Offset: off, Msg: msg}
 }
 
+// token reads the next raw token and the offset it starts at. Errors
+// other than io.EOF come back as a *SyntaxError at that offset.
+func (w *xwalker) token() (int64, xml.Token, error) {
+	off := w.dec.InputOffset()
+	tok, err := w.dec.RawToken()
+	if err == nil || err == io.EOF {
+		return off, tok, err
+	}
+	var se *xml.SyntaxError
+	if errors.As(err, &se) {
+		return off, nil, w.fail(off, se.Msg)
+	}
+	return off, nil, w.fail(off, err.Error())
+}
+
 func (w *xwalker) walk() error {
 	seenRoot := false
 	for {
-		off := w.dec.InputOffset()
-		tok, err := w.dec.RawToken()
+		off, tok, err := w.token()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			var se *xml.SyntaxError
-			if errors.As(err, &se) {
-				return w.fail(off, se.Msg)
-			}
-			return w.fail(off, err.Error())
+			return err
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
@@ -305,17 +315,12 @@ func (w *xwalker) startElement(t xml.StartElement, off int) error {
 func (w *xwalker) skipElement(name xml.Name) error {
 	names := []xml.Name{name}
 	for len(names) > 0 {
-		off := w.dec.InputOffset()
-		tok, err := w.dec.RawToken()
+		off, tok, err := w.token()
+		if err == io.EOF {
+			return w.fail(int64(len(w.doc)), "unclosed element <"+qname(names[len(names)-1])+">")
+		}
 		if err != nil {
-			if err == io.EOF {
-				return w.fail(int64(len(w.doc)), "unclosed element <"+qname(names[len(names)-1])+">")
-			}
-			var se *xml.SyntaxError
-			if errors.As(err, &se) {
-				return w.fail(off, se.Msg)
-			}
-			return w.fail(off, err.Error())
+			return err
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:

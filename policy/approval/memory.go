@@ -33,12 +33,10 @@ type MemoryStore struct {
 	recs     map[string]*Record
 	active   map[activeKey]string   // principal+fingerprint -> id of the active record
 	byReq    map[activeKey][]string // principal+fingerprint -> ids of every record
-	watchers map[string]map[*memWatcher]struct{}
+	watchers Watchers
 }
 
 type activeKey struct{ principal, fingerprint string }
-
-type memWatcher struct{ ch chan struct{} }
 
 // NewMemoryStore returns an empty in-memory store.
 func NewMemoryStore(cfg MemoryConfig) (*MemoryStore, error) {
@@ -49,11 +47,10 @@ func NewMemoryStore(cfg MemoryConfig) (*MemoryStore, error) {
 		cfg.MaxRecords = DefaultMaxRecords
 	}
 	return &MemoryStore{
-		max:      cfg.MaxRecords,
-		recs:     make(map[string]*Record),
-		active:   make(map[activeKey]string),
-		byReq:    make(map[activeKey][]string),
-		watchers: make(map[string]map[*memWatcher]struct{}),
+		max:    cfg.MaxRecords,
+		recs:   make(map[string]*Record),
+		active: make(map[activeKey]string),
+		byReq:  make(map[activeKey][]string),
 	}, nil
 }
 
@@ -160,37 +157,13 @@ func (s *MemoryStore) Update(ctx context.Context, id string, fn func(*Record) er
 	}
 	stored := next.Clone()
 	s.recs[id] = &stored
-	for w := range s.watchers[id] {
-		select {
-		case w.ch <- struct{}{}:
-		default:
-		}
-	}
+	s.watchers.Wake(id)
 	return next, nil
 }
 
 // Watch implements Store.
 func (s *MemoryStore) Watch(id string) (<-chan struct{}, func()) {
-	w := &memWatcher{ch: make(chan struct{}, 1)}
-	s.mu.Lock()
-	set := s.watchers[id]
-	if set == nil {
-		set = make(map[*memWatcher]struct{})
-		s.watchers[id] = set
-	}
-	set[w] = struct{}{}
-	s.mu.Unlock()
-	var once sync.Once
-	return w.ch, func() {
-		once.Do(func() {
-			s.mu.Lock()
-			delete(s.watchers[id], w)
-			if len(s.watchers[id]) == 0 {
-				delete(s.watchers, id)
-			}
-			s.mu.Unlock()
-		})
-	}
+	return s.watchers.Add(id)
 }
 
 // Prune implements Store.

@@ -2,7 +2,6 @@ package pgstore
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -19,14 +18,8 @@ const (
 
 // Watch implements approval.Store. The first call starts the listener.
 func (s *Store) Watch(id string) (<-chan struct{}, func()) {
-	w := &watcher{ch: make(chan struct{}, 1)}
+	ch, stop := s.watchers.Add(id)
 	s.mu.Lock()
-	set := s.watchers[id]
-	if set == nil {
-		set = make(map[*watcher]struct{})
-		s.watchers[id] = set
-	}
-	set[w] = struct{}{}
 	if !s.started && !s.closed {
 		s.started = true
 		ctx, cancel := context.WithCancel(context.Background())
@@ -34,38 +27,16 @@ func (s *Store) Watch(id string) (<-chan struct{}, func()) {
 		go s.listen(ctx)
 	}
 	s.mu.Unlock()
-	var once sync.Once
-	return w.ch, func() {
-		once.Do(func() {
-			s.mu.Lock()
-			delete(s.watchers[id], w)
-			if len(s.watchers[id]) == 0 {
-				delete(s.watchers, id)
-			}
-			s.mu.Unlock()
-		})
-	}
+	return ch, stop
 }
 
 // signal wakes the watchers of id, or of every id when all is set.
 func (s *Store) signal(id string, all bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	wake := func(set map[*watcher]struct{}) {
-		for w := range set {
-			select {
-			case w.ch <- struct{}{}:
-			default:
-			}
-		}
-	}
 	if all {
-		for _, set := range s.watchers {
-			wake(set)
-		}
+		s.watchers.WakeAll()
 		return
 	}
-	wake(s.watchers[id])
+	s.watchers.Wake(id)
 }
 
 // Listening reports whether the listener connection is up and LISTENing.

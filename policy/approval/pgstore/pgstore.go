@@ -109,7 +109,7 @@ type Store struct {
 	health  time.Duration // idle time after which the listener pings
 
 	mu        sync.Mutex
-	watchers  map[string]map[*watcher]struct{}
+	watchers  approval.Watchers
 	listening bool
 	started   bool
 	closed    bool
@@ -117,8 +117,6 @@ type Store struct {
 	done      chan struct{}
 	pid       uint32 // the listener connection's backend pid, 0 when down
 }
-
-type watcher struct{ ch chan struct{} }
 
 var _ approval.Store = (*Store)(nil)
 
@@ -132,13 +130,12 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("pgstore: Config.Schema %q must match %s", cfg.Schema, schemaRE)
 	}
 	s := &Store{
-		pool:     cfg.Pool,
-		schema:   cfg.Schema,
-		table:    pgx.Identifier{cfg.Schema, "gatehouse_approvals"}.Sanitize(),
-		channel:  "gatehouse_approvals:" + cfg.Schema,
-		log:      cfg.Logger,
-		health:   healthInterval,
-		watchers: make(map[string]map[*watcher]struct{}),
+		pool:    cfg.Pool,
+		schema:  cfg.Schema,
+		table:   pgx.Identifier{cfg.Schema, "gatehouse_approvals"}.Sanitize(),
+		channel: "gatehouse_approvals:" + cfg.Schema,
+		log:     cfg.Logger,
+		health:  healthInterval,
 	}
 	switch {
 	case cfg.Pool != nil && cfg.DSN != "":

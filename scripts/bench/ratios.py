@@ -26,9 +26,9 @@ LINE = re.compile(r"^(Benchmark\S+?)(?:-\d+)?\s+(\d+)\s+(.*)$")
 METRICS = ["req/s", "p50-µs", "p99-µs", "MB/s", "heap-MiB", "cpu-µs/op", "cpu-ms/op", "B/op", "allocs/op"]
 
 
-def parse(lines):
-    runs = defaultdict(lambda: defaultdict(list))  # (group, target) -> metric -> values
-    order = []
+def results(lines):
+    """Yields (name, group, target, [(value, unit), ...]) for every benchmark
+    line naming a target; group is the name without its target= part."""
     for line in lines:
         m = LINE.match(line.strip())
         if not m:
@@ -39,9 +39,16 @@ def parse(lines):
         if target is None:
             continue
         group = "/".join(p for p in parts if not p.startswith("target="))
+        yield name, group, target, list(zip(rest[0::2], rest[1::2]))
+
+
+def parse(lines):
+    runs = defaultdict(lambda: defaultdict(list))  # (group, target) -> metric -> values
+    order = []
+    for _, group, target, values in results(lines):
         if group not in order:
             order.append(group)
-        for value, unit in zip(rest[0::2], rest[1::2]):
+        for value, unit in values:
             runs[(group, target)][unit].append(float(value))
     return order, runs
 
@@ -52,19 +59,10 @@ def paired(lines):
     runs each benchmark once, seconds apart from its siblings)."""
     seen = defaultdict(int)
     rounds = defaultdict(dict)  # (group, unit, round) -> target -> value
-    for line in lines:
-        m = LINE.match(line.strip())
-        if not m:
-            continue
-        name, rest = m.group(1), m.group(3).split()
-        parts = name.split("/")
-        target = next((p.split("=", 1)[1] for p in parts if p.startswith("target=")), None)
-        if target is None:
-            continue
-        group = "/".join(p for p in parts if not p.startswith("target="))
+    for name, group, target, values in results(lines):
         i = seen[name]
         seen[name] += 1
-        for value, unit in zip(rest[0::2], rest[1::2]):
+        for value, unit in values:
             rounds[(group, unit, i)][target] = float(value)
     out = defaultdict(list)  # (group, unit) -> [ratio per round]
     for (group, unit, _), v in rounds.items():

@@ -110,46 +110,28 @@ func (r *patternReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// chunkedPatternReader yields an aws-chunked (STREAMING-UNSIGNED-PAYLOAD-
-// TRAILER) encoding of size pattern bytes in chunks of the given size,
-// ending with an x-amz-checksum-crc32 trailer. It never allocates after
-// construction.
-type chunkedPatternReader struct {
+// benchChunkReader yields an aws-chunked encoding of size pattern bytes in
+// chunks of the given size. Unsigned (STREAMING-UNSIGNED-PAYLOAD-TRAILER),
+// it ends with an x-amz-checksum-crc32 trailer; with a signer
+// (STREAMING-AWS4-HMAC-SHA256-PAYLOAD) every chunk header carries the next
+// signature of the chain. It never allocates after construction.
+type benchChunkReader struct {
 	data    patternReader
 	size    int64 // chunk size
 	chunk   int64 // data left in the current chunk
 	inData  bool
 	final   bool
 	pending []byte
-	small   [96]byte
-	trailer string
+	small   [128]byte
+	trailer string            // unsigned: the trailer block after the final chunk
+	signer  *benchChunkSigner // nil for unsigned bodies
 }
 
-func newChunkedPatternReader(size, chunk int64, crc string) *chunkedPatternReader {
-	return &chunkedPatternReader{data: patternReader{left: size}, size: chunk, trailer: "x-amz-checksum-crc32:" + crc + "\r\n\r\n"}
+func newChunkedPatternReader(size, chunk int64, crc string) *benchChunkReader {
+	return &benchChunkReader{data: patternReader{left: size}, size: chunk, trailer: "x-amz-checksum-crc32:" + crc + "\r\n\r\n"}
 }
 
-// benchChunkedLength is the encoded length of size bytes with the trailer of
-// newChunkedPatternReader.
-func benchChunkedLength(size, chunk int64, crc string) int64 {
-	var n int64
-	for left := size; left > 0; left -= chunk {
-		c := min(left, chunk)
-		n += benchHexDigits(c) + 2 + c + 2
-	}
-	return n + int64(len("0\r\n")+len("x-amz-checksum-crc32:")+len(crc)+len("\r\n\r\n"))
-}
-
-// benchHexDigits is the length of n in hex, without allocating.
-func benchHexDigits(n int64) int64 {
-	d := int64(1)
-	for ; n >= 16; n >>= 4 {
-		d++
-	}
-	return d
-}
-
-func (r *chunkedPatternReader) Read(p []byte) (int, error) {
+func (r *benchChunkReader) Read(p []byte) (int, error) {
 	n := 0
 	for n < len(p) {
 		switch {
@@ -172,10 +154,18 @@ func (r *chunkedPatternReader) Read(p []byte) (int, error) {
 		case r.data.left > 0:
 			r.chunk = min(r.data.left, r.size)
 			r.inData = true
-			r.pending = append(strconv.AppendInt(r.small[:0], r.chunk, 16), '\r', '\n')
+			if r.signer == nil {
+				r.pending = append(strconv.AppendInt(r.small[:0], r.chunk, 16), '\r', '\n')
+			} else {
+				r.pending = r.signer.header(r.small[:0], r.chunk, benchChunkHash(int64(r.data.off), r.chunk))
+			}
 		case !r.final:
 			r.final = true
-			r.pending = append(append(r.small[:0], "0\r\n"...), r.trailer...)
+			if r.signer == nil {
+				r.pending = append(append(r.small[:0], "0\r\n"...), r.trailer...)
+			} else {
+				r.pending = append(r.signer.header(r.small[:0], 0, []byte(benchEmptySHA256)), '\r', '\n')
+			}
 		default:
 			if n == 0 {
 				return 0, io.EOF
@@ -184,6 +174,26 @@ func (r *chunkedPatternReader) Read(p []byte) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// benchChunkedLength is the encoded length of size bytes with the trailer of
+// newChunkedPatternReader.
+func benchChunkedLength(size, chunk int64, crc string) int64 {
+	var n int64
+	for left := size; left > 0; left -= chunk {
+		c := min(left, chunk)
+		n += benchHexDigits(c) + 2 + c + 2
+	}
+	return n + int64(len("0\r\n")+len("x-amz-checksum-crc32:")+len(crc)+len("\r\n\r\n"))
+}
+
+// benchHexDigits is the length of n in hex, without allocating.
+func benchHexDigits(n int64) int64 {
+	d := int64(1)
+	for ; n >= 16; n >>= 4 {
+		d++
+	}
+	return d
 }
 
 // benchDigest is the SHA-256 (hex) and CRC32 (base64, as S3 trailers carry
@@ -535,91 +545,44 @@ func benchHMAC(key []byte, data string) []byte {
 	return m.Sum(nil)
 }
 
-// signedChunkReader yields a signed aws-chunked encoding of size pattern
-// bytes. Each chunk's signature covers the previous one, starting from the
-// request's seed signature. It does not allocate per chunk.
-type signedChunkReader struct {
-	data    patternReader
-	size    int64 // chunk size
-	chunk   int64 // data left in the current chunk
-	inData  bool
-	final   bool
-	mac     hash.Hash
-	prefix  []byte // "AWS4-HMAC-SHA256-PAYLOAD\n<date>\n<scope>\n"
-	prev    [64]byte
-	sum     [sha256.Size]byte
-	sts     []byte
-	pending []byte
-	small   [128]byte
+// benchChunkSigner computes a signed aws-chunked body's chain: each chunk's
+// signature covers the previous one, starting from the request's seed
+// signature. It does not allocate per chunk.
+type benchChunkSigner struct {
+	mac    hash.Hash
+	prefix []byte // "AWS4-HMAC-SHA256-PAYLOAD\n<date>\n<scope>\n"
+	prev   [64]byte
+	sum    [sha256.Size]byte
+	sts    []byte
 }
 
-func newSignedChunkReader(size, chunk int64, secret string, t time.Time, seed string) *signedChunkReader {
+func newSignedChunkReader(size, chunk int64, secret string, t time.Time, seed string) *benchChunkReader {
 	day := t.Format("20060102")
 	k := benchHMAC([]byte("AWS4"+secret), day)
 	k = benchHMAC(k, testRegion)
 	k = benchHMAC(k, "s3")
 	k = benchHMAC(k, "aws4_request")
-	r := &signedChunkReader{
-		data:   patternReader{left: size},
-		size:   chunk,
+	s := &benchChunkSigner{
 		mac:    hmac.New(sha256.New, k),
 		prefix: []byte("AWS4-HMAC-SHA256-PAYLOAD\n" + t.Format("20060102T150405Z") + "\n" + day + "/" + testRegion + "/s3/aws4_request\n"),
 	}
-	copy(r.prev[:], seed)
-	r.sts = make([]byte, 0, len(r.prefix)+64*3+3)
-	return r
+	copy(s.prev[:], seed)
+	s.sts = make([]byte, 0, len(s.prefix)+64*3+3)
+	return &benchChunkReader{data: patternReader{left: size}, size: chunk, signer: s}
 }
 
-// sign computes the next chunk signature over a chunk with the given hex
-// SHA-256 and queues the chunk header.
-func (r *signedChunkReader) sign(size int64, dataHash []byte) {
-	r.sts = append(append(r.sts[:0], r.prefix...), r.prev[:]...)
-	r.sts = append(append(append(r.sts, '\n'), benchEmptySHA256...), '\n')
-	r.sts = append(r.sts, dataHash...)
-	r.mac.Reset()
-	r.mac.Write(r.sts)
-	hex.Encode(r.prev[:], r.mac.Sum(r.sum[:0]))
-	r.pending = strconv.AppendInt(r.small[:0], size, 16)
-	r.pending = append(append(r.pending, ";chunk-signature="...), r.prev[:]...)
-	r.pending = append(r.pending, '\r', '\n')
-}
-
-func (r *signedChunkReader) Read(p []byte) (int, error) {
-	n := 0
-	for n < len(p) {
-		switch {
-		case len(r.pending) > 0:
-			c := copy(p[n:], r.pending)
-			r.pending = r.pending[c:]
-			n += c
-		case r.inData:
-			q := p[n:]
-			if int64(len(q)) > r.chunk {
-				q = q[:r.chunk]
-			}
-			c, _ := r.data.Read(q)
-			r.chunk -= int64(c)
-			n += c
-			if r.chunk == 0 {
-				r.inData = false
-				r.pending = append(r.small[:0], '\r', '\n')
-			}
-		case r.data.left > 0:
-			r.chunk = min(r.data.left, r.size)
-			r.inData = true
-			r.sign(r.chunk, benchChunkHash(int64(r.data.off), r.chunk))
-		case !r.final:
-			r.final = true
-			r.sign(0, []byte(benchEmptySHA256))
-			r.pending = append(r.pending, '\r', '\n')
-		default:
-			if n == 0 {
-				return 0, io.EOF
-			}
-			return n, nil
-		}
-	}
-	return n, nil
+// header computes the next chunk signature over a chunk with the given hex
+// SHA-256 and appends the chunk header to dst.
+func (s *benchChunkSigner) header(dst []byte, size int64, dataHash []byte) []byte {
+	s.sts = append(append(s.sts[:0], s.prefix...), s.prev[:]...)
+	s.sts = append(append(append(s.sts, '\n'), benchEmptySHA256...), '\n')
+	s.sts = append(s.sts, dataHash...)
+	s.mac.Reset()
+	s.mac.Write(s.sts)
+	hex.Encode(s.prev[:], s.mac.Sum(s.sum[:0]))
+	dst = strconv.AppendInt(dst, size, 16)
+	dst = append(append(dst, ";chunk-signature="...), s.prev[:]...)
+	return append(dst, '\r', '\n')
 }
 
 // benchHeapSampler records the peak of the live-and-unswept heap above a

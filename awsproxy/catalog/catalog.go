@@ -77,6 +77,9 @@ type Service struct {
 	unknown string       // the Action of its unknown operations
 	byOp    map[string]*Operation
 	prio    int // rank among the services sharing its signing name; 0 first
+
+	headersOnce sync.Once
+	headers     *InputHeaders
 }
 
 // Operation is one API operation of a service.

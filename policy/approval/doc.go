@@ -5,12 +5,17 @@
 //
 // When policy decides that a call needs approval, the proxy turns the
 // decision into a plain-data [Request]: the caller's identity.Principal,
-// the IAM action and resource ARNs, a fingerprint of the exact request
-// (principal, action, resources, method, canonical URI and query, body
-// hash: computed by the caller), one [Requirement] per matching approve
-// rule (rule name, reason, approver groups, minimum approvals), TTLs and
-// a small display summary. The package does not import policy or know
-// about AWS.
+// the IAM action and resource ARNs, a fingerprint of the effective request
+// (computed by the caller; awsproxy covers principal, action, resources,
+// method, path and query as forwarded, every header that changes what AWS
+// does, the body's SHA-256 in every payload mode, and the digest of the
+// policy decision), one [Requirement] per matching approve rule (rule name,
+// reason, approver groups, minimum approvals), TTLs, the policy revision,
+// and a [Detail] that shows approvers everything the fingerprint covers:
+// bound headers, the body's size, digest and masked preview. An approver
+// never approves bytes they could not see: what the page cannot show (a
+// binary or streamed body) it names by size and SHA-256. The package does
+// not import policy or know about AWS.
 //
 // [Broker.Request] files a [Record] for it, or attaches to the active
 // record of an identical earlier request by the same principal (SDK

@@ -281,6 +281,9 @@ func TestUI(t *testing.T) {
 		{"another user's token", form(bobToken, "x"), nil, 403},
 		{"cross-site", form(aliceToken, "x"), []string{"Sec-Fetch-Site", "cross-site"}, 403},
 		{"foreign origin", form(aliceToken, "x"), []string{"Origin", "https://evil.example"}, 403},
+		{"carriage return inserted", form(aliceToken[:len(aliceToken)-5]+"\r"+aliceToken[len(aliceToken)-5:], "x"), nil, 403},
+		{"line feed inserted", form(aliceToken[:len(aliceToken)-5]+"\n"+aliceToken[len(aliceToken)-5:], "x"), nil, 403},
+		{"CRLF appended", form(aliceToken+"\r\n", "x"), nil, 403},
 	}
 	for _, tt := range refused {
 		t.Run("refused "+tt.name, func(t *testing.T) {
@@ -362,5 +365,73 @@ func TestAPIRecordJSON(t *testing.T) {
 	if v.ID != rec.ID || v.Action != "s3:DeleteBucket" || v.Summary["bucket"] != "prod" || !v.CanVote ||
 		v.Requirements[0].Reason != "deleting a production bucket" || v.Requester.Subject != "agent-1" {
 		t.Errorf("view = %+v", v)
+	}
+}
+
+// TestUIShowsDetail: the page and the API show approvers the effective
+// request an approval is bound to: bound headers, the body's digest and
+// its masked preview, the policy revision; all of it escaped.
+func TestUIShowsDetail(t *testing.T) {
+	e := newAPI(t, nil, nil)
+	req := approvaltest.Request(agent, "prod", "ops")
+	req.PolicyRevision = "rev-7f3a"
+	req.Detail = &approval.Detail{
+		Service: "s3", Operation: "PutBucketPolicy", Region: "us-east-1", Method: "PUT", Path: "/prod", Query: "policy=",
+		Headers: []approval.Header{
+			{Name: "x-amz-expected-bucket-owner", Value: "123456789012"},
+			{Name: "x-amz-server-side-encryption-customer-key", Value: "sha256:abcd", Digest: true},
+		},
+		Body: &approval.Body{Size: 42, SHA256: strings.Repeat("ab", 32), ContentType: "application/json",
+			Preview: `{"Principal":"*","note":"<script>alert(1)</script>"}`, Masked: true},
+	}
+	rec, _, err := e.Broker.Request(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, page := e.do(t, "GET", "/ui/"+rec.ID, "alice", "", "")
+	for _, want := range []string{"PUT /prod?policy=", "PutBucketPolicy", "x-amz-expected-bucket-owner: 123456789012",
+		"x-amz-server-side-encryption-customer-key: sha256:abcd</code> (secret, digest shown)", "42 bytes", strings.Repeat("ab", 32),
+		"secrets masked", "&#34;Principal&#34;:&#34;*&#34;", "&lt;script&gt;", "rev-7f3a"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	if strings.Contains(page, "<script>") {
+		t.Error("the preview is rendered unescaped")
+	}
+	_, body := e.do(t, "GET", "/approvals/"+rec.ID, "alice", "", "")
+	var v approval.RecordView
+	if err := json.Unmarshal([]byte(body), &v); err != nil {
+		t.Fatal(err)
+	}
+	if v.Detail == nil || v.Detail.Body == nil || v.Detail.Body.Preview != req.Detail.Body.Preview || len(v.Detail.Headers) != 2 || v.Policy != "rev-7f3a" {
+		t.Fatalf("API record detail %+v policy %q", v.Detail, v.Policy)
+	}
+}
+
+func TestRequestDetailBounds(t *testing.T) {
+	e := newAPI(t, nil, nil)
+	big := strings.Repeat("x", approval.MaxBodyPreview+1)
+	tests := []struct {
+		name   string
+		detail approval.Detail
+	}{
+		{"preview too long", approval.Detail{Body: &approval.Body{SHA256: strings.Repeat("0", 64), Preview: big}}},
+		{"preview not UTF-8", approval.Detail{Body: &approval.Body{SHA256: strings.Repeat("0", 64), Preview: "\xff"}}},
+		{"body without digest", approval.Detail{Body: &approval.Body{Preview: "x"}}},
+		{"header without name", approval.Detail{Headers: []approval.Header{{Value: "v"}}}},
+		{"too many headers", approval.Detail{Headers: make([]approval.Header, approval.MaxDetailHeaders+1)}},
+		{"path too long", approval.Detail{Path: strings.Repeat("/", approval.MaxDetailField+1)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := approvaltest.Request(agent, "prod", "ops")
+			req.Detail = &tt.detail
+			_, _, err := e.Broker.Request(context.Background(), req)
+			var inv *approval.InvalidError
+			if !errors.As(err, &inv) {
+				t.Fatalf("err %v, want *InvalidError", err)
+			}
+		})
 	}
 }

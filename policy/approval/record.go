@@ -123,6 +123,11 @@ type Record struct {
 	Requirements []Requirement `json:"requirements"`
 	// Summary is a small map describing the request for approvers.
 	Summary map[string]string `json:"summary,omitempty"`
+	// Detail is the effective request the Fingerprint covers, for
+	// approvers: bound headers, body digest and masked preview.
+	Detail *Detail `json:"detail,omitempty"`
+	// Policy is the revision of the policy the decision was made under.
+	Policy string `json:"policy_revision,omitempty"`
 
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
@@ -149,6 +154,7 @@ func (r Record) Clone() Record {
 	r.Requester.Groups = slices.Clone(r.Requester.Groups)
 	r.Resources = slices.Clone(r.Resources)
 	r.Summary = maps.Clone(r.Summary)
+	r.Detail = r.Detail.clone()
 	if r.Requirements != nil {
 		reqs := make([]Requirement, len(r.Requirements))
 		for i, q := range r.Requirements {

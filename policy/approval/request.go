@@ -37,10 +37,12 @@ type Request struct {
 	Action string
 	// Resources are the resource ARNs.
 	Resources []string
-	// Fingerprint identifies the exact request: the caller derives it from
-	// principal, action, resources, method, canonical URI and query and the
-	// body hash. Required. A grant is only ever consumed by the same
-	// Principal presenting the same Fingerprint.
+	// Fingerprint identifies the effective request: the caller derives it
+	// from everything that decides what the request does (awsproxy: the
+	// principal, action, resources, method, path and query, bound headers,
+	// body digest and policy decision digest; see awsproxy.Fingerprint).
+	// Required. A grant is only ever consumed by the same Principal
+	// presenting the same Fingerprint.
 	Fingerprint string
 	// Requirements lists what each matching approve rule asks for; all must
 	// be met. At least one.
@@ -54,6 +56,15 @@ type Request struct {
 	// Summary describes the request for approvers (bucket, region, method,
 	// path, ...). Keep it small and free of secrets.
 	Summary map[string]string
+	// Detail shows approvers the effective request the Fingerprint covers:
+	// bound headers, the body's digest and a masked preview. Optional (an
+	// MCP tool call has no HTTP request), bounded (see MaxDetailHeaders and
+	// the other Detail bounds) and free of secrets.
+	Detail *Detail
+	// PolicyRevision names the policy the decision was made under
+	// (policy.Decision.Revision); the record keeps it for approvers and
+	// the audit trail.
+	PolicyRevision string
 }
 
 // record validates req and builds the pending record it asks for.
@@ -79,6 +90,14 @@ func (b *Broker) record(req Request, id string, now time.Time) (Record, error) {
 	for i, r := range req.Resources {
 		if len(r) > MaxResourceLen {
 			return Record{}, invalid(fmt.Sprintf("Request.Resources[%d]", i), "longer than %d bytes", MaxResourceLen)
+		}
+	}
+	if len(req.PolicyRevision) > MaxDetailField {
+		return Record{}, invalid("Request.PolicyRevision", "longer than %d bytes", MaxDetailField)
+	}
+	if req.Detail != nil {
+		if err := req.Detail.validate(); err != nil {
+			return Record{}, err
 		}
 	}
 	for k, v := range req.Summary {
@@ -128,6 +147,8 @@ func (b *Broker) record(req Request, id string, now time.Time) (Record, error) {
 		UpdatedAt:    now,
 		ExpiresAt:    now.Add(pendingTTL),
 		GrantTTL:     grantTTL,
+		Detail:       req.Detail.clone(),
+		Policy:       req.PolicyRevision,
 	}
 	if len(req.Summary) > 0 {
 		rec.Summary = make(map[string]string, len(req.Summary))

@@ -42,8 +42,10 @@ func (h *Handler) csrfValid(p identity.Principal, tok string) bool {
 	if err != nil || !h.b.now().Before(time.Unix(exp, 0)) {
 		return false
 	}
+	// Decoding skips CR and LF; a token must be exactly the canonical
+	// encoding of its MAC.
 	got, err := base64.RawURLEncoding.DecodeString(mac)
-	return err == nil && hmac.Equal(got, h.csrfMAC(p, e))
+	return err == nil && base64.RawURLEncoding.EncodeToString(got) == mac && hmac.Equal(got, h.csrfMAC(p, e))
 }
 
 type uiRequirement struct {
@@ -195,7 +197,7 @@ body{font:15px/1.4 system-ui,sans-serif;margin:2rem auto;max-width:60rem;padding
 h1{font-size:1.4rem} .rec{border:1px solid #ccc;border-radius:6px;padding:1rem;margin:1rem 0}
 .state{font-weight:bold;text-transform:uppercase} .err{background:#fde;border:1px solid #c88;padding:.6rem;border-radius:4px}
 table{border-collapse:collapse} td,th{padding:.15rem .6rem .15rem 0;text-align:left;vertical-align:top}
-code{font-size:.9em;word-break:break-all} form{display:inline-block;margin:.5rem .5rem 0 0}
+code{font-size:.9em;word-break:break-all} pre{white-space:pre-wrap;word-break:break-all;max-height:30rem;overflow:auto;background:#f6f6f6;padding:.5rem} form{display:inline-block;margin:.5rem .5rem 0 0}
 input[type=text]{width:20rem}
 </style></head><body>
 <h1>gatehouse approvals</h1>
@@ -207,7 +209,8 @@ input[type=text]{width:20rem}
 <table>
 <tr><th>Requester</th><td><code>{{.Principal}}</code>{{with .Requester.Email}} ({{.}}){{end}}</td></tr>
 {{if .Resources}}<tr><th>Resources</th><td>{{range .Resources}}<code>{{.}}</code><br>{{end}}</td></tr>{{end}}
-{{range .Summary}}<tr><th>{{index . 0}}</th><td><code>{{index . 1}}</code></td></tr>{{end}}
+{{with .Detail}}{{template "detail" .}}{{else}}{{range .Summary}}<tr><th>{{index . 0}}</th><td><code>{{index . 1}}</code></td></tr>{{end}}{{end}}
+{{with .Policy}}<tr><th>Policy revision</th><td><code>{{.}}</code></td></tr>{{end}}
 {{range .Reqs}}<tr><th>Rule {{.Rule}}</th><td>{{.Reason}}<br>{{.Have}} of {{.MinApprovals}} approvals from {{range $i, $g := .Groups}}{{if $i}}, {{end}}{{$g}}{{end}}</td></tr>{{end}}
 <tr><th>Requested</th><td>{{ts .CreatedAt}}, expires {{ts .ExpiresAt}}</td></tr>
 {{if not .DecidedAt.IsZero}}<tr><th>Decided</th><td>{{ts .DecidedAt}}{{with .Note}}: {{.}}{{end}}</td></tr>{{end}}
@@ -220,4 +223,10 @@ input[type=text]{width:20rem}
 <input type="text" name="reason" maxlength="1024" placeholder="reason (optional)"> <button type="submit">Deny</button></form>{{end}}
 </section>{{end}}
 </body></html>
+{{define "detail"}}<tr><th>Request</th><td><code>{{.Method}} {{.Path}}{{with .Query}}?{{.}}{{end}}</code></td></tr>
+<tr><th>Operation</th><td><code>{{.Service}} {{.Operation}}</code> in <code>{{.Region}}</code></td></tr>
+{{range $k, $v := .Params}}<tr><th>{{$k}}</th><td><code>{{$v}}</code></td></tr>{{end}}
+<tr><th>Headers</th><td>{{range .Headers}}<code>{{.Name}}: {{.Value}}</code>{{if .Digest}} (secret, digest shown){{end}}<br>{{else}}none that change what AWS does{{end}}</td></tr>
+{{with .Body}}<tr><th>Body</th><td>{{if ge .Size 0}}{{.Size}} bytes{{else}}length unknown{{end}}{{with .ContentType}}, <code>{{.}}</code>{{end}}, SHA-256 <code>{{.SHA256}}</code>{{if .Masked}}; secrets masked{{end}}{{with .PreviewNote}}<br>{{.}}{{end}}
+{{with .Preview}}<pre>{{.}}</pre>{{end}}</td></tr>{{end}}{{end}}
 `

@@ -188,6 +188,14 @@ type ApprovalInfo struct {
 	Actor string `json:"actor,omitempty"`
 	// Note explains the last transition (a denial's or expiry's reason).
 	Note string `json:"note,omitempty"`
+	// Fingerprint is the digest of the effective request the approval is
+	// bound to (method, path, query, bound headers, body, decision).
+	Fingerprint string `json:"fingerprint,omitempty"`
+	// BodySHA256 is the SHA-256 of the request body the approval covers.
+	BodySHA256 string `json:"body_sha256,omitempty"`
+	// PolicyRevision is the revision of the policy the approval was asked
+	// under.
+	PolicyRevision string `json:"policy_revision,omitempty"`
 }
 
 // Approver is one vote on an approval.

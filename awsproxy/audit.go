@@ -78,7 +78,10 @@ func AuditEvent(c *Call, phase audit.Phase) *audit.Event {
 }
 
 func approvalInfo(a *approval.Record) *audit.ApprovalInfo {
-	info := &audit.ApprovalInfo{ID: a.ID, State: string(a.State), Note: a.Note}
+	info := &audit.ApprovalInfo{ID: a.ID, State: string(a.State), Note: a.Note, Fingerprint: a.Fingerprint, PolicyRevision: a.Policy}
+	if a.Detail != nil && a.Detail.Body != nil {
+		info.BodySHA256 = a.Detail.Body.SHA256
+	}
 	for _, q := range a.Requirements {
 		info.Groups = append(info.Groups, q.Groups...)
 	}

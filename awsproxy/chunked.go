@@ -83,13 +83,16 @@ const (
 // yields the body to send upstream. With in and out set (signed modes) it
 // verifies each chunk against the client's signature chain before yielding
 // it, with the signature replaced by the gateway's. Unsigned bodies pass
-// through byte for byte. The encoded length never changes, so the request's
+// through byte for byte. With in set and out nil the signatures are only
+// verified and yielded as they came. If tap is set, it receives the decoded
+// payload (chunk data only) as it passes. The encoded length never changes, so the request's
 // Content-Length stays valid. Any error is an *Error; a body that ends early
 // is an error, never a silent EOF, so the upstream request is aborted.
 type chunkReader struct {
 	src      *bufio.Reader
 	body     io.Closer
-	in, out  *chunkSigner // nil for unsigned bodies
+	in, out  *chunkSigner // nil for unsigned bodies; out nil to verify only
+	tap      io.Writer    // receives the decoded payload, if set
 	trailers bool         // trailers follow the final chunk
 	maxChunk int
 	want     int64 // X-Amz-Decoded-Content-Length, -1 if unknown
@@ -218,6 +221,9 @@ func (c *chunkReader) readData(p []byte) (int, error) {
 	}
 	n, err := c.src.Read(p)
 	c.remain -= int64(n)
+	if c.tap != nil && n > 0 {
+		c.tap.Write(p[:n])
+	}
 	switch {
 	case err == io.EOF && n == 0:
 		return 0, truncated()
@@ -357,8 +363,15 @@ func (c *chunkReader) header() error {
 	if !constantTimeEqual(want, clientSig[:]) {
 		return chunkErr(KindSignatureMismatch, "aws-chunked chunk signature does not match")
 	}
+	if c.tap != nil {
+		c.tap.Write(data)
+	}
 	hdr = append(hdr, ";chunk-signature="...)
-	hdr = append(hdr, c.out.chunkSigHash(dataHash)...)
+	if c.out != nil {
+		hdr = append(hdr, c.out.chunkSigHash(dataHash)...)
+	} else {
+		hdr = append(hdr, clientSig[:]...)
+	}
 	c.setPending(append(hdr, '\r', '\n'))
 	// The verified data is yielded from buf itself, not copied again.
 	c.data = data
@@ -480,7 +493,11 @@ func (c *chunkReader) trailer() error {
 		// so the body's length does not change.
 		i := strings.Index(sigLine, sig)
 		b = append(b, sigLine[:i]...)
-		b = append(b, c.out.trailerSig(canonical)...)
+		if c.out != nil {
+			b = append(b, c.out.trailerSig(canonical)...)
+		} else {
+			b = append(b, sig...)
+		}
 		b = append(b, sigLine[i+len(sig):]...)
 		b = append(b, '\r', '\n')
 	}

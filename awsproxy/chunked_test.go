@@ -1092,3 +1092,42 @@ func TestChunkReaderDoesNotWaitWithBytesInHand(t *testing.T) {
 		t.Fatal("Read waited for the rest of the chunk while holding bytes")
 	}
 }
+
+// TestChunkReaderTapVerifyOnly: with a tap the reader hands on exactly the
+// decoded payload; with in set and out nil it verifies the client's
+// signatures and yields the body unchanged (how a body held for an
+// approval is checked and hashed before it is sent).
+func TestChunkReaderTapVerifyOnly(t *testing.T) {
+	for _, m := range chunkModes {
+		for _, sizes := range [][]int{nil, {1}, {7, 3, 11}, {25}} {
+			t.Run(fmt.Sprintf("%s/%v", m.name, sizes), func(t *testing.T) {
+				var chain *refChain
+				var in *chunkSigner
+				if m.signed {
+					chain, in = clientChain(katSeedSigned), clientSigner(katSeedSigned)
+				}
+				body := refEncode([]byte(ckData), sizes, chain, m.trailers, "x-amz-checksum-sha256:abc=")
+				var tap bytes.Buffer
+				cr := newChunkReader(io.NopCloser(bytes.NewReader(body)), in, nil, m.trailers, 0, int64(len(ckData)))
+				cr.tap = &tap
+				got, err := io.ReadAll(cr)
+				if err != nil {
+					t.Fatalf("read: %v", err)
+				}
+				if !bytes.Equal(got, body) {
+					t.Fatalf("verify-only output differs from the input:\n%q\n%q", got, body)
+				}
+				if tap.String() != ckData {
+					t.Fatalf("tap got %q, want the decoded payload %q", tap.String(), ckData)
+				}
+			})
+		}
+	}
+	// A tampered chunk is still refused in verify-only mode.
+	body := refEncode([]byte(ckData), []int{8}, clientChain(katSeedSigned), false)
+	body[bytes.Index(body, []byte("hello"))] ^= 1
+	cr := newChunkReader(io.NopCloser(bytes.NewReader(body)), clientSigner(katSeedSigned), nil, false, 0, -1)
+	if _, err := io.ReadAll(cr); err == nil {
+		t.Fatal("a tampered chunk passed verify-only mode")
+	}
+}

@@ -2,8 +2,6 @@ package awsproxy
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"net"
 	"slices"
@@ -63,13 +61,24 @@ func approve(ctx context.Context, broker *approval.Broker, c *Call, d *policy.De
 	if a.Mode == policy.Hold {
 		hold = a.HoldTimeout
 	}
+	digest, err := c.BodyDigest()
+	if err != nil {
+		return err
+	}
+	headers := boundHeaders(c)
+	decision := d.Digest()
+	var detail *approval.Detail
+	if c.h != nil {
+		detail = c.h.approvalDetail(c, headers, decision)
+	}
 	res, err := broker.Gate(ctx, approval.Request{
 		Principal: c.Session.Principal, Action: c.Classification.Action, Resources: c.Classification.Resources,
-		Fingerprint: Fingerprint(c), Requirements: reqs, GrantTTL: a.GrantTTL,
+		Fingerprint: fingerprint(c, headers, digest, decision), Requirements: reqs, GrantTTL: a.GrantTTL,
 		Summary: map[string]string{
 			"service": c.Service, "operation": c.Classification.Operation, "region": c.Region,
 			"method": c.Request.Method, "path": c.Request.URL.Path,
 		},
+		Detail: detail, PolicyRevision: d.Revision,
 	}, approval.GateOptions{Hold: hold, QueueWhenUnavailable: a.Unavailable == policy.Queue})
 	if err != nil {
 		return &Error{Kind: KindInternal, Code: "ServiceUnavailable", Status: 503, Message: "the approval service is unavailable; the call was not made", Err: err}
@@ -81,9 +90,20 @@ func approve(ctx context.Context, broker *approval.Broker, c *Call, d *policy.De
 		c.approved = true
 		return nil
 	case approval.OutcomePending:
-		return &Error{Kind: KindAccessDenied, Code: "ApprovalPending", Message: fmt.Sprintf(
-			"%s: approval %s is pending at %s; repeat the identical request once it is approved",
-			deniedMessage(c, d, "requires an approval"), rec.ID, res.URL)}
+		where := ""
+		if res.URL != "" {
+			where = " at " + res.URL
+		}
+		mode := "queue"
+		if hold > 0 {
+			mode = "hold"
+		}
+		return &Error{
+			Kind: KindAccessDenied, Code: CodeApprovalPending,
+			Message: fmt.Sprintf("%s: approval %s is pending%s; repeat the identical request once it is approved",
+				deniedMessage(c, d, "requires an approval"), rec.ID, where),
+			Approval: &PendingApproval{ID: rec.ID, URL: res.URL, Expires: rec.ExpiresAt, Mode: mode},
+		}
 	}
 	why := "the approval was " + string(rec.State)
 	if rec.Note != "" {
@@ -99,28 +119,6 @@ func ruleReason(d *policy.Decision, rule string) string {
 		}
 	}
 	return ""
-}
-
-// Fingerprint identifies the exact request an approval is bound to: the
-// principal, IAM action, resources, method, upstream path, canonical query
-// and the payload hash the client signed (the body's SHA-256 when it was
-// signed by hash; for unsigned or streamed payloads the body is not bound,
-// only everything else).
-func Fingerprint(c *Call) string {
-	h := sha256.New()
-	q, err := appendCanonicalQuery(nil, c.rawQuery, "")
-	if err != nil {
-		q = []byte(c.rawQuery)
-	}
-	who := ""
-	if c.Session != nil {
-		who = c.Session.Principal.String()
-	}
-	for _, part := range []string{who, c.Classification.Action, strings.Join(c.Classification.Resources, "\x01"), c.Request.Method, c.rawPath, string(q), c.PayloadHash} {
-		h.Write([]byte(part))
-		h.Write([]byte{0})
-	}
-	return hex.EncodeToString(h.Sum(nil))
 }
 
 // PolicyInput describes a verified call to the policy engine.

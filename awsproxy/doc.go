@@ -73,6 +73,35 @@
 // STREAMING-UNSIGNED-PAYLOAD-TRAILER instead, which streams at the speed
 // of a bare reverse proxy.
 //
+// # Approvals bind the effective request
+//
+// PolicyStage binds an approval to the request as it reaches AWS, so that
+// what a human approved is what is forwarded (Fingerprint): the principal,
+// IAM action and resources, method, path and canonical query as
+// forwarded, every bound header, the body's SHA-256 in every payload mode,
+// and the digest of the policy decision. Bound headers are the forwarded
+// headers the service's models read as input members
+// (catalog.InputHeaders: x-amz-acl, x-amz-copy-source,
+// x-amz-bypass-governance-retention, object-lock, MFA, SSE, x-amz-meta-*,
+// Content-Type ...); only signing, date, token, transport framing and
+// checksum headers and per-attempt SDK headers are left out, and
+// Content-Encoding without its aws-chunked coding. A literal payload hash
+// is the body's digest (checked as the body streams, the upstream request
+// aborted before its last byte on a mismatch); an UNSIGNED-PAYLOAD or
+// aws-chunked body of a call that needs approval is read whole (chunk
+// signatures verified), held in memory up to MaxBodyBuffer, hashed, and
+// then sent from memory; a larger one is refused with EntityTooLarge. A
+// reload that changes the decision for a request changes its fingerprint,
+// so grants made under the old decision no longer apply; the record names
+// the policy revision. Approvers see everything the fingerprint covers
+// (approval.Detail), the body as a preview with secrets masked.
+//
+// A call waiting for approval is answered ApprovalPending (403) with the
+// approval's id, page URL, expiry and mode in the X-Gatehouse-Approval-*
+// headers and as ApprovalId, ApprovalUrl, ApprovalExpires and ApprovalMode
+// members of the error body; PendingApprovalOf reads them from an AWS SDK
+// error.
+//
 // # Errors
 //
 // Refusals are AWS-shaped for the service's protocol (S3 <Error>, query

@@ -110,6 +110,9 @@ type Error struct {
 	// Err is the underlying cause, kept for logs and errors.Is; it is never
 	// sent to the client.
 	Err error
+	// Approval, set on an ApprovalPending refusal, is sent as response
+	// headers (HeaderApprovalID ...) and as members of the error body.
+	Approval *PendingApproval
 }
 
 // newError returns an *Error of the given kind.
@@ -180,11 +183,29 @@ func guessProtocol(r *http.Request) Protocol {
 	return ProtocolRESTXML
 }
 
+// approvalMembers are the members an ApprovalPending error body adds,
+// beside the code and message; SDKs ignore members they do not know.
+type approvalMembers struct {
+	ApprovalID      string `xml:"ApprovalId,omitempty" json:"ApprovalId,omitempty"`
+	ApprovalURL     string `xml:"ApprovalUrl,omitempty" json:"ApprovalUrl,omitempty"`
+	ApprovalExpires string `xml:"ApprovalExpires,omitempty" json:"ApprovalExpires,omitempty"`
+	ApprovalMode    string `xml:"ApprovalMode,omitempty" json:"ApprovalMode,omitempty"`
+}
+
+func (e *Error) approvalMembers() approvalMembers {
+	p := e.Approval
+	if p == nil {
+		return approvalMembers{}
+	}
+	return approvalMembers{p.ID, p.URL, p.expires(), p.Mode}
+}
+
 type s3ErrorBody struct {
 	XMLName   xml.Name `xml:"Error"`
 	Code      string   `xml:"Code"`
 	Message   string   `xml:"Message"`
 	RequestID string   `xml:"RequestId"`
+	approvalMembers
 }
 
 type queryErrorBody struct {
@@ -193,6 +214,7 @@ type queryErrorBody struct {
 		Type    string `xml:"Type"`
 		Code    string `xml:"Code"`
 		Message string `xml:"Message"`
+		approvalMembers
 	} `xml:"Error"`
 	RequestID string `xml:"RequestId"`
 }
@@ -203,6 +225,7 @@ type ec2ErrorBody struct {
 		Error struct {
 			Code    string `xml:"Code"`
 			Message string `xml:"Message"`
+			approvalMembers
 		} `xml:"Error"`
 	} `xml:"Errors"`
 	RequestID string `xml:"RequestID"`
@@ -225,7 +248,11 @@ func writeError(w http.ResponseWriter, r *http.Request, p Protocol, e *Error, re
 	case strings.EqualFold(r.Header.Get("Smithy-Protocol"), "rpc-v2-cbor"):
 		// Smithy RPC v2 CBOR (CloudWatch's current SDKs): a CBOR map with
 		// __type and message.
-		body = cborTextMap("__type", code, "message", e.Message)
+		kv := []string{"__type", code, "message", e.Message}
+		if a := e.approvalMembers(); a.ApprovalID != "" {
+			kv = append(kv, "ApprovalId", a.ApprovalID, "ApprovalUrl", a.ApprovalURL, "ApprovalExpires", a.ApprovalExpires, "ApprovalMode", a.ApprovalMode)
+		}
+		body = cborTextMap(kv...)
 		h.Set("Content-Type", "application/cbor")
 		h.Set("Smithy-Protocol", "rpc-v2-cbor")
 		h.Set("X-Amzn-Requestid", requestID)
@@ -233,6 +260,9 @@ func writeError(w http.ResponseWriter, r *http.Request, p Protocol, e *Error, re
 		body, code = writeProtocolError(r, h, p, e, code, status, requestID)
 	}
 	h.Set("X-Gatehouse-Error", code)
+	if e.Approval != nil {
+		e.Approval.setHeaders(h)
+	}
 	if r.Method == http.MethodHead {
 		body = nil
 	}
@@ -287,7 +317,8 @@ func writeProtocolError(r *http.Request, h http.Header, p Protocol, e *Error, co
 		body, _ = json.Marshal(struct {
 			Type    string `json:"__type"`
 			Message string `json:"message"`
-		}{code, e.Message})
+			approvalMembers
+		}{code, e.Message, e.approvalMembers()})
 		// DynamoDB's SDK checks the CRC32 of every response, errors too.
 		h.Set("X-Amz-Crc32", strconv.FormatUint(uint64(crc32.ChecksumIEEE(body)), 10))
 	case ProtocolQuery:
@@ -297,16 +328,18 @@ func writeProtocolError(r *http.Request, h http.Header, p Protocol, e *Error, co
 			q.Error.Type = "Receiver"
 		}
 		q.Error.Code, q.Error.Message, q.RequestID = code, e.Message, requestID
+		q.Error.approvalMembers = e.approvalMembers()
 		body = marshalXML(q)
 		h.Set("Content-Type", "text/xml")
 		h.Set("X-Amzn-Requestid", requestID)
 	case ProtocolEC2:
 		var q ec2ErrorBody
 		q.Errors.Error.Code, q.Errors.Error.Message, q.RequestID = code, e.Message, requestID
+		q.Errors.Error.approvalMembers = e.approvalMembers()
 		body = marshalXML(q)
 		h.Set("Content-Type", "text/xml;charset=UTF-8")
 	default:
-		body = marshalXML(s3ErrorBody{Code: code, Message: e.Message, RequestID: requestID})
+		body = marshalXML(s3ErrorBody{Code: code, Message: e.Message, RequestID: requestID, approvalMembers: e.approvalMembers()})
 		h.Set("Content-Type", "application/xml")
 		h.Set("X-Amz-Request-Id", requestID)
 	}

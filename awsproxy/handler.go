@@ -197,6 +197,10 @@ type Call struct {
 	rc          *http.ResponseController
 	stall       *deadlineBody // the body reader that enforces BodyReadTimeout
 	approved    bool          // an approval granted this exact call
+	h           *Handler      // the handler serving the call
+	bodyDigest  string        // SHA-256 of the payload, once BodyDigest computed it
+	plain       []byte        // the payload, when held (decoded for aws-chunked)
+	held        []byte        // an aws-chunked body as received, held to be bound
 }
 
 type payloadMode uint8
@@ -310,7 +314,7 @@ func NewTransport() *http.Transport {
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	c := &Call{ID: newRequestID(), Start: h.cfg.Now(), Request: r, rc: http.NewResponseController(w)}
+	c := &Call{ID: newRequestID(), Start: h.cfg.Now(), Request: r, rc: http.NewResponseController(w), h: h}
 	cw := &countingWriter{ResponseWriter: w}
 	if h.cfg.Recorder != nil {
 		cw.capture = make([]byte, 0, 4<<10)
@@ -770,7 +774,13 @@ func (h *Handler) upstreamBody(c *Call, w http.ResponseWriter) io.ReadCloser {
 	if r.Body == nil || r.Body == http.NoBody {
 		return http.NoBody
 	}
-	body := &countingBody{r: h.deadlineBody(c, r.Body), c: c}
+	var body io.ReadCloser
+	if c.held != nil {
+		// Held to bind an approval: already read (and counted) whole.
+		body = newBytesBody(c.held)
+	} else {
+		body = &countingBody{r: h.deadlineBody(c, r.Body), c: c}
+	}
 	switch c.payloadMode {
 	case modeLiteral:
 		return newHashingBody(body, c.PayloadHash, r.ContentLength)
@@ -803,14 +813,7 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 	out.Host = ""
 	out.RequestURI = ""
 	for k := range out.Header {
-		lk := lowerHeader(k)
-		switch {
-		case lk == "authorization", lk == "x-amz-security-token", lk == "x-amz-date":
-			delete(out.Header, k)
-		case strings.HasPrefix(lk, "x-amz-") && lk != "x-amz-content-sha256" && !slices.Contains(c.signed, lk):
-			// Unsigned x-amz-* headers could have been added by anyone on
-			// the way; they are never signed by the gateway on the client's
-			// behalf.
+		if !forwardsHeader(lowerHeader(k), c.signed) {
 			delete(out.Header, k)
 		}
 	}
@@ -822,6 +825,7 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 	if c.Body != nil {
 		out.ContentLength = int64(len(c.Body))
 		out.Header.Set("Content-Length", strconv.Itoa(len(c.Body)))
+		out.TransferEncoding = nil
 	}
 	if out.ContentLength == 0 {
 		out.Body = http.NoBody

@@ -303,8 +303,15 @@ func TestApproval(t *testing.T) {
 	if pending.Status != "approval_pending" || pending.ApprovalID == "" || !strings.HasPrefix(pending.ApprovalURL, f.url+"/approvals/ui/") {
 		t.Fatalf("pending = %+v", pending)
 	}
-	if rec, err := f.broker.Get(context.Background(), pending.ApprovalID); err != nil || rec.Action != "mcp:delete_records" || rec.State != approval.Pending {
+	rec, err := f.broker.Get(context.Background(), pending.ApprovalID)
+	if err != nil || rec.Action != "mcp:delete_records" || rec.State != approval.Pending {
 		t.Fatalf("approval record %+v, %v", rec, err)
+	}
+	// The approver sees the arguments the approval is bound to, and the
+	// policy revision it was asked under.
+	if d := rec.Detail; d == nil || d.Operation != "delete_records" || d.Body == nil ||
+		d.Body.Preview != `{"table":"customers_eu","where":"inactive"}` || len(d.Body.SHA256) != 64 || rec.Policy == "" {
+		t.Fatalf("approval detail %+v (body %+v), policy %q", rec.Detail, rec.Detail.Body, rec.Policy)
 	}
 	// Other arguments are another call: the approval does not cover them.
 	if out, _ := call(t, cs, "delete_records", map[string]any{"table": "customers_us"}); strings.Contains(out, pending.ApprovalID) || strings.Contains(out, "deleted") {

@@ -311,7 +311,18 @@ func (g *Guard) approve(ctx context.Context, p identity.Principal, tool string, 
 	if err != nil {
 		return nil, "", false, err
 	}
-	sum := sha256.Sum256(append([]byte(p.String()+"\x00"+tool+"\x00"), canon...))
+	// The grant is bound to the principal, the tool, the arguments and the
+	// decision (a reload that changes it voids the grant).
+	argsSum := sha256.Sum256(canon)
+	sum := sha256.Sum256(append([]byte(p.String()+"\x00"+tool+"\x00"+d.Digest()+"\x00"), canon...))
+	detail := &approval.Detail{Service: "mcp", Operation: tool, Decision: d.Digest(),
+		Body: &approval.Body{Size: int64(len(canon)), SHA256: hex.EncodeToString(argsSum[:]), ContentType: "application/json"}}
+	// Approvers see the arguments, masked like tool results.
+	if out, rep, err := g.masker.Mask("application/json", canon); err != nil || len(out) > approval.MaxBodyPreview {
+		detail.Body.PreviewNote = "arguments not shown: they could not be masked or are too long; the approval is bound to their SHA-256"
+	} else {
+		detail.Body.Preview, detail.Body.Masked = string(out), rep.Masked()
+	}
 	reqs := make([]approval.Requirement, len(d.Approvals))
 	for i, q := range d.Approvals {
 		reqs[i] = approval.Requirement{Rule: q.Rule, Reason: ruleReason(d, q.Rule), Groups: q.Approvers, MinApprovals: q.MinApprovals}
@@ -323,6 +334,7 @@ func (g *Guard) approve(ctx context.Context, p identity.Principal, tool string, 
 	res, err := g.broker.Gate(ctx, approval.Request{
 		Principal: p, Action: "mcp:" + tool, Fingerprint: hex.EncodeToString(sum[:]),
 		Requirements: reqs, GrantTTL: a.GrantTTL, Summary: map[string]string{"tool": tool},
+		Detail: detail, PolicyRevision: d.Revision,
 	}, approval.GateOptions{Hold: hold, QueueWhenUnavailable: a.Unavailable == policy.Queue})
 	if err != nil {
 		return nil, "", false, err

@@ -86,6 +86,13 @@ func starterWithShortHold(t *testing.T) *policy.Engine {
 
 func startWorld(t *testing.T) *world {
 	t.Helper()
+	return startWorldWith(t, "http://approvals.invalid/ui/")
+}
+
+// startWorldWith starts the world with the approval broker's URL base
+// (empty: no approval page configured).
+func startWorldWith(t *testing.T, urlBase string) *world {
+	t.Helper()
 	t.Setenv("AWS_CA_BUNDLE", "")
 	ctx := context.Background()
 	w := &world{}
@@ -137,7 +144,7 @@ func startWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.broker, err = approval.New(approval.Config{Store: store, URLBase: "http://approvals.invalid/ui/"})
+	w.broker, err = approval.New(approval.Config{Store: store, URLBase: urlBase})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,9 +338,28 @@ func TestAWSToolsThroughGateway(t *testing.T) {
 	}
 }
 
-func TestApprovalPendingParse(t *testing.T) {
-	if _, _, ok := approvalPending(nil); ok {
-		t.Error("nil error recognised as pending")
+// TestApprovalFlowWithoutURLBase: with no approval page configured (the
+// broker's URL base is optional) a held call still comes back as an
+// approval id the agent can wait on, and the approved call then runs. The
+// id is read from the gateway's approval headers, never from the message.
+func TestApprovalFlowWithoutURLBase(t *testing.T) {
+	w := startWorldWith(t, "")
+	cs := w.connect(t)
+	res, out := call(t, cs, "delete_bucket", map[string]any{"bucket": "prod-reports"})
+	var pending pendingStatus
+	if err := json.Unmarshal([]byte(out), &pending); err != nil || res.IsError || pending.Status != "approval_pending" || pending.ApprovalID == "" || pending.ApprovalURL != "" {
+		t.Fatalf("delete_bucket = %s (isError %v), want approval_pending with an id and no URL", out, res.IsError)
+	}
+	if c := w.lastCall(t, "DeleteBucket"); c.Approval == nil || c.Approval.ID != pending.ApprovalID || strings.Contains(c.Err.Message, " at ;") {
+		t.Fatalf("DeleteBucket at the gateway: approval %+v, message %q", c.Approval, c.Err.Message)
+	}
+	alice := identity.Principal{Issuer: w.idp.Issuer, Subject: "alice", Groups: []string{"platform-oncall"}}
+	if _, err := w.broker.Approve(context.Background(), pending.ApprovalID, alice, "checked"); err != nil {
+		t.Fatal(err)
+	}
+	res, out = call(t, cs, "wait_for_approval", map[string]any{"approval_id": pending.ApprovalID, "timeout_seconds": 10})
+	if res.IsError || !strings.Contains(out, "deleted bucket prod-reports") {
+		t.Fatalf("wait_for_approval = %s (isError %v)", out, res.IsError)
 	}
 	if got := aws.ToString(AWSConfig(Config{Gateway: "http://gw"}).BaseEndpoint); got != "http://gw" {
 		t.Errorf("BaseEndpoint = %q", got)

@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"regexp"
 	"sync"
 	"time"
 
@@ -33,6 +32,8 @@ import (
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/gatehouse-dev/gatehouse/awsproxy"
 )
 
 // Headers the server adds to every AWS call, before SigV4 signing, so the
@@ -195,20 +196,12 @@ func awsTool[In any](s *Server, srv *mcp.Server, name, desc string, body func(ct
 		})
 }
 
-var pendingRE = regexp.MustCompile(`approval (\S+) is pending at (\S+?);`)
-
 // approvalPending recognises the gateway's answer to a call held for a
-// human approval.
+// human approval, from the approval headers of the response (the message
+// text is for people and is never parsed).
 func approvalPending(err error) (id, url string, ok bool) {
-	var ae smithy.APIError
-	if !errors.As(err, &ae) || ae.ErrorCode() != "ApprovalPending" {
-		return "", "", false
-	}
-	m := pendingRE.FindStringSubmatch(ae.ErrorMessage())
-	if m == nil {
-		return "", "", false
-	}
-	return m[1], m[2], true
+	p, ok := awsproxy.PendingApprovalOf(err)
+	return p.ID, p.URL, ok
 }
 
 func (s *Server) remember(session, id string, p *pendingCall) {

@@ -1,0 +1,421 @@
+package awsproxy
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/gatehouse-dev/gatehouse/awsproxy/catalog"
+	"github.com/gatehouse-dev/gatehouse/mask"
+	"github.com/gatehouse-dev/gatehouse/policy/approval"
+)
+
+// fingerprintVersion starts every fingerprint, so that a change of what
+// fingerprints cover never lets an old grant match a new request.
+const fingerprintVersion = "gatehouse-approval/2"
+
+// forwardsHeader reports whether the outbound request keeps header lk
+// (lower case): everything but the client's signature, date and token, and
+// x-amz-* headers the client did not sign.
+func forwardsHeader(lk string, signed []string) bool {
+	switch {
+	case lk == "authorization", lk == "x-amz-security-token", lk == "x-amz-date":
+		return false
+	case strings.HasPrefix(lk, "x-amz-") && lk != "x-amz-content-sha256" && !slices.Contains(signed, lk):
+		// Unsigned x-amz-* headers could have been added by anyone on the
+		// way; the gateway never signs them on the client's behalf.
+		return false
+	}
+	return true
+}
+
+// unboundHeader reports whether a forwarded header lk (lower case) is left
+// out of approvals: it carries transport framing, or a checksum the bound
+// body digest already implies, or it changes from one attempt of the same
+// call to the next (SDK invocation ids, user agents). Everything else that
+// the service's models read as input is bound.
+func unboundHeader(lk string) bool {
+	switch lk {
+	case "x-amz-content-sha256", "x-amz-decoded-content-length", "x-amz-trailer", "x-amz-sdk-checksum-algorithm",
+		"content-length", "content-md5", "transfer-encoding", "expect", "connection", "keep-alive", "te", "upgrade",
+		"proxy-connection", "host", "user-agent", "x-amz-user-agent", "amz-sdk-invocation-id", "amz-sdk-request",
+		"accept-encoding", "x-gatehouse-mcp-session", "x-gatehouse-mcp-tool":
+		return true
+	}
+	if alg, ok := strings.CutPrefix(lk, "x-amz-checksum-"); ok {
+		// The value headers; the algorithm, type and mode choices stay bound.
+		return alg != "algorithm" && alg != "type" && alg != "mode"
+	}
+	return false
+}
+
+// boundHeaders returns the headers an approval of c covers, sorted by
+// name: every forwarded header that the service's models read as input
+// (catalog.InputHeaders), minus unboundHeader's; for a service the catalog
+// does not know, every forwarded header minus unboundHeader's. Values are
+// as forwarded (several joined by ","), except that Content-Encoding drops
+// the aws-chunked coding, which only frames the body. Values of headers
+// the models mark sensitive are replaced by their SHA-256.
+func boundHeaders(c *Call) []approval.Header {
+	var set *catalog.InputHeaders
+	if svc := c.Classification.Service; svc != nil {
+		set = svc.InputHeaders()
+	}
+	var out []approval.Header
+	for k, vs := range c.Request.Header {
+		lk := lowerHeader(k)
+		if !forwardsHeader(lk, c.signed) || unboundHeader(lk) {
+			continue
+		}
+		sensitive := false
+		if set != nil {
+			var in bool
+			if in, sensitive = set.Lookup(lk); !in {
+				continue
+			}
+		}
+		v := strings.Join(vs, ",")
+		if lk == "content-encoding" {
+			v = withoutAWSChunked(v)
+			if v == "" {
+				continue
+			}
+		}
+		hd := approval.Header{Name: lk, Value: v}
+		if sensitive {
+			hd.Value, hd.Digest = "sha256:"+sha256Hex([]byte(v)), true
+		}
+		out = append(out, hd)
+	}
+	slices.SortFunc(out, func(a, b approval.Header) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+func withoutAWSChunked(v string) string {
+	var keep []string
+	for tok := range strings.SplitSeq(v, ",") {
+		if t := strings.TrimSpace(tok); t != "" && !strings.EqualFold(t, "aws-chunked") {
+			keep = append(keep, t)
+		}
+	}
+	return strings.Join(keep, ",")
+}
+
+// BodyDigest returns the hex SHA-256 of the request's payload (the decoded
+// data of an aws-chunked body): the value approvals are bound to. Stages
+// call it instead of reading c.Request.Body.
+//
+// A body signed by a literal SHA-256 is that hash: the gateway checks it
+// as the body streams and aborts the upstream request before its last
+// byte on a mismatch. Small bodies (up to Config.MaxBodyBuffer) are read
+// and checked now, so that approvers can see them. Any other body
+// (UNSIGNED-PAYLOAD, aws-chunked with or without signatures) is read
+// whole, its framing and chunk signatures verified, and held in memory,
+// bounded by Config.MaxBodyBuffer; it is then sent upstream from memory
+// through the same checks. A body past the bound is refused with
+// EntityTooLarge: a call whose body cannot be held cannot be bound.
+func (c *Call) BodyDigest() (string, error) {
+	if c.bodyDigest != "" {
+		return c.bodyDigest, nil
+	}
+	if c.h == nil {
+		return "", errors.New("awsproxy: Call.BodyDigest on a call the Handler did not make")
+	}
+	if e := c.h.holdBody(c); e != nil {
+		return "", e
+	}
+	return c.bodyDigest, nil
+}
+
+// holdBody reads c's body into memory where the payload mode allows it,
+// verifies it, and sets c.bodyDigest (and c.plain, the payload, when held).
+func (h *Handler) holdBody(c *Call) *Error {
+	r := c.Request
+	switch c.payloadMode {
+	case modeLiteral:
+		if c.Body == nil && r.ContentLength >= 0 && r.ContentLength <= h.cfg.MaxBodyBuffer {
+			body, e := h.readBody(c)
+			if e != nil {
+				return e
+			}
+			if sha256Hex(body) != c.PayloadHash {
+				return newError(KindContentSHA256Mismatch, "The provided 'x-amz-content-sha256' header does not match what was computed.", nil)
+			}
+			c.Body = body
+		}
+		c.plain = c.Body
+		c.bodyDigest = c.PayloadHash
+		return nil
+	case modeUnsigned:
+		if c.Body == nil {
+			body, e := h.holdRead(c)
+			if e != nil {
+				return e
+			}
+			c.Body = body
+		}
+		c.plain = c.Body
+		c.bodyDigest = sha256Hex(c.Body)
+		return nil
+	}
+	// aws-chunked: hold the encoded body, decode and verify a copy now;
+	// the held bytes go upstream later through a fresh chunk reader.
+	raw, e := h.holdRead(c)
+	if e != nil {
+		return e
+	}
+	var in *chunkSigner
+	if c.streamIn != nil {
+		cp := *c.streamIn
+		cp.buf = nil
+		in = &cp
+	}
+	sum := sha256.New()
+	plain := &bytes.Buffer{}
+	cr := newChunkReader(io.NopCloser(bytes.NewReader(raw)), in, nil, c.PayloadHash != PayloadStreamingSigned, h.cfg.MaxChunkSize, decodedLength(r))
+	cr.tap = io.MultiWriter(sum, plain)
+	if _, err := io.Copy(io.Discard, cr); err != nil {
+		return asError(err)
+	}
+	c.held, c.plain = raw, plain.Bytes()
+	c.bodyDigest = hex.EncodeToString(sum.Sum(nil))
+	return nil
+}
+
+// holdRead reads the whole body for holdBody, refusing bodies past
+// MaxBodyBuffer with a message that says why the body had to be held.
+func (h *Handler) holdRead(c *Call) ([]byte, *Error) {
+	body, e := h.readBody(c)
+	if e != nil && e.Kind == KindBodyTooLarge {
+		e = newError(KindBodyTooLarge, "the call needs an approval, which is bound to its body, and its body exceeds the gateway's buffer limit; send it with a literal x-amz-content-sha256, or make it smaller", nil)
+	}
+	return body, e
+}
+
+// fingerprint computes the approval fingerprint of c from its parts: the
+// principal, IAM action, resources, method, upstream path, canonical
+// query, bound headers, body digest and the decision's digest. Every part
+// is length-prefixed, so no two different requests share an encoding.
+func fingerprint(c *Call, headers []approval.Header, bodyDigest, decision string) string {
+	h := sha256.New()
+	put := func(s string) {
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
+		h.Write(n[:])
+		io.WriteString(h, s)
+	}
+	who := ""
+	if c.Session != nil {
+		who = c.Session.Principal.String()
+	}
+	put(fingerprintVersion)
+	put(who)
+	put(c.Classification.Action)
+	put(strings.Join(c.Classification.Resources, "\x00"))
+	put(c.Request.Method)
+	put(c.rawPath)
+	put(canonicalQuery(c))
+	put(strconv.Itoa(len(headers)))
+	for _, hd := range headers {
+		put(hd.Name)
+		put(hd.Value)
+	}
+	put(bodyDigest)
+	put(decision)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func canonicalQuery(c *Call) string {
+	q, err := appendCanonicalQuery(nil, c.rawQuery, "")
+	if err != nil {
+		return c.rawQuery
+	}
+	return string(q)
+}
+
+// Fingerprint identifies the effective request an approval is bound to:
+// the principal, IAM action, resources, method, the path and canonical
+// query as forwarded, every bound header (see the package doc), the
+// SHA-256 of the body in every payload mode (BodyDigest, which may read
+// and hold the body) and the digest of the policy decision
+// (policy.Decision.Digest, when c.Decision is set), so that a reload that
+// changes the decision voids grants made under the old one.
+func Fingerprint(c *Call) (string, error) {
+	digest, err := c.BodyDigest()
+	if err != nil {
+		return "", err
+	}
+	decision := ""
+	if c.Decision != nil {
+		decision = c.Decision.Digest()
+	}
+	return fingerprint(c, boundHeaders(c), digest, decision), nil
+}
+
+// approvalDetail is what approvers see of c: the parts of its fingerprint,
+// readable, with the body's preview masked.
+func (h *Handler) approvalDetail(c *Call, headers []approval.Header, decision string) *approval.Detail {
+	d := &approval.Detail{
+		Service: c.Service, Operation: c.Classification.Operation, Region: c.Region, Method: c.Request.Method,
+		Path: c.rawPath, Query: canonicalQuery(c), Headers: headers, Decision: decision,
+	}
+	if len(c.Classification.Params) > 0 {
+		d.Params = make(map[string]string, len(c.Classification.Params))
+		for k, v := range c.Classification.Params {
+			if len(d.Params) == approval.MaxDetailParams {
+				break
+			}
+			d.Params[k] = cut(v, approval.MaxDetailHeaderValue)
+		}
+	}
+	for i := range d.Headers {
+		d.Headers[i].Value = cut(d.Headers[i].Value, approval.MaxDetailHeaderValue)
+	}
+	if len(d.Headers) > approval.MaxDetailHeaders {
+		d.Headers = d.Headers[:approval.MaxDetailHeaders]
+	}
+	for _, s := range []*string{&d.Path, &d.Query} {
+		*s = cut(*s, approval.MaxDetailField)
+	}
+	d.Body = h.bodyPreview(c)
+	return d
+}
+
+// cut shortens s to at most n bytes, at a UTF-8 boundary.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// bodyPreview describes c's body for approvers: size, digest, media type
+// and the start of the payload with secrets masked (every detector of the
+// mask package, plus the operation's sensitive members). A body that
+// cannot be checked for secrets is not shown; the note says why.
+func (h *Handler) bodyPreview(c *Call) *approval.Body {
+	b := &approval.Body{SHA256: c.bodyDigest, ContentType: c.Request.Header.Get("Content-Type"), Size: -1}
+	switch {
+	case c.plain != nil:
+		b.Size = int64(len(c.plain))
+	case c.Request.ContentLength >= 0 && c.payloadMode == modeLiteral:
+		b.Size = c.Request.ContentLength
+	}
+	if len(b.ContentType) > approval.MaxDetailField {
+		b.ContentType = ""
+	}
+	switch {
+	case c.plain == nil:
+		b.PreviewNote = "not shown: the body streams; the approval is bound to its signed SHA-256, which the gateway checks before the body's last byte leaves"
+		return b
+	case len(c.plain) == 0:
+		return b
+	}
+	text, masked, note := previewText(c, c.plain, h.maskers.cfg)
+	if note != "" {
+		b.PreviewNote = note
+		return b
+	}
+	b.Masked = masked
+	if len(text) > approval.MaxBodyPreview {
+		text = cut(text, approval.MaxBodyPreview)
+		b.Truncated = true
+		b.PreviewNote = "only the start of the body is shown"
+	}
+	b.Preview = text
+	return b
+}
+
+// previewText masks a payload for display. Form bodies (the query
+// protocols) are shown as a JSON object of their parameters, so that the
+// same masks apply to them.
+func previewText(c *Call, body []byte, cfg mask.Config) (text string, masked bool, note string) {
+	if !utf8.Valid(body) {
+		return "", false, "not shown: binary body; the approval is bound to its SHA-256"
+	}
+	ct := c.Request.Header.Get("Content-Type")
+	mt, _, _ := mime.ParseMediaType(ct)
+	if mt == "application/x-www-form-urlencoded" {
+		form, err := url.ParseQuery(string(body))
+		if err != nil {
+			return "", false, "not shown: the form body does not parse; the approval is bound to its SHA-256"
+		}
+		keys := slices.Sorted(func(yield func(string) bool) {
+			for k := range form {
+				if !yield(k) {
+					return
+				}
+			}
+		})
+		var buf bytes.Buffer
+		buf.WriteByte('{')
+		for i, k := range keys {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			kb, _ := json.Marshal(k)
+			vb, _ := json.Marshal(strings.Join(form[k], ","))
+			buf.Write(kb)
+			buf.WriteByte(':')
+			buf.Write(vb)
+		}
+		buf.WriteByte('}')
+		body, ct = buf.Bytes(), "application/json"
+	}
+	cfg.Rules = previewRules(c)
+	m, err := mask.New(cfg)
+	if err != nil {
+		return "", false, "not shown: the preview's mask rules do not compile"
+	}
+	out, rep, err := m.Mask(ct, body)
+	if err != nil {
+		return "", false, "not shown: the body is neither JSON nor XML and cannot be checked for secrets; the approval is bound to its SHA-256"
+	}
+	return string(out), rep.Masked(), ""
+}
+
+// previewRules are the mask rules of a body preview: every detector, and a
+// path rule for each sensitive body member of the operation.
+func previewRules(c *Call) []mask.Rule {
+	rules := []mask.Rule{{Name: "secrets", Detect: mask.DetectAll}}
+	svc := c.Classification.Service
+	if svc == nil {
+		return rules
+	}
+	op := svc.Operation(c.Classification.Operation)
+	if op == nil {
+		return rules
+	}
+	for _, m := range op.Inputs {
+		if !m.Sensitive || (m.Location != catalog.LocationBody && m.Location != catalog.LocationPayload) {
+			continue
+		}
+		rules = append(rules, mask.Rule{Name: "sensitive " + m.Name, JSON: escapeJSONPath(m.Wire)})
+	}
+	return rules
+}
+
+// escapeJSONPath escapes a member name for a one-component gjson path.
+func escapeJSONPath(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if r == '.' || r == '*' || r == '?' || r == '\\' {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}

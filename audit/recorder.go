@@ -62,6 +62,16 @@ type Body struct {
 	Size int64 `json:"size"`
 	// Truncated reports that only the first bytes were kept.
 	Truncated bool `json:"truncated,omitempty"`
+	// Withheld, when set, says why the content was not recorded at all
+	// (it could not be checked for secrets: binary, compressed, cut, or
+	// in a format the masker does not read); Size still tells its length.
+	Withheld string `json:"withheld,omitempty"`
+}
+
+// WithheldBody records only the size of a body whose content is not
+// recorded, and why.
+func WithheldBody(size int64, why string) Body {
+	return Body{Size: size, Withheld: why}
 }
 
 // NewBody records the first limit bytes of b (limit <= 0 means
@@ -126,8 +136,10 @@ var secretHeaders = []string{
 	"X-Amz-Copy-Source-Server-Side-Encryption-Customer-Key",
 }
 
-// secretQuery are the presigned-URL parameters that are never recorded.
-var secretQuery = []string{"X-Amz-Signature", "X-Amz-Security-Token", "X-Amz-Credential"}
+// secretQuery are the query parameters that are never recorded: the
+// presigned-URL credentials, and the tokens and assertions of STS's
+// unsigned calls sent as GET.
+var secretQuery = []string{"X-Amz-Signature", "X-Amz-Security-Token", "X-Amz-Credential", "WebIdentityToken", "SAMLAssertion"}
 
 // FilterHeader returns a copy of h without the headers that carry
 // credentials (Authorization, X-Amz-Security-Token, cookies, SSE-C keys).
@@ -148,8 +160,8 @@ func FilterHeader(h http.Header) http.Header {
 }
 
 // RedactURL returns u as a string without presigned-URL credentials
-// (X-Amz-Signature, X-Amz-Security-Token, X-Amz-Credential) and without
-// user information.
+// (X-Amz-Signature, X-Amz-Security-Token, X-Amz-Credential), STS tokens
+// and assertions (WebIdentityToken, SAMLAssertion) and user information.
 func RedactURL(u *url.URL) string {
 	if u == nil {
 		return ""

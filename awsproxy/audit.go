@@ -120,8 +120,9 @@ func ApprovalEvents(trail *audit.Trail) approval.EventSink {
 }
 
 // record stores the call's exchange with the session recorder: the request
-// as sent (credentials filtered, body only when the gateway buffered it)
-// and the response as the client received it, masked.
+// as sent and the response as the client received it, credentials
+// filtered from headers and URLs, and bodies masked by the artefact rules
+// whatever the policy said (or withheld when they cannot be masked).
 func (h *Handler) record(c *Call, cw *countingWriter) {
 	r := c.Request
 	x := &audit.Exchange{CallID: c.ID, Time: c.Start, Event: AuditEvent(c, audit.PhaseCompletion)}
@@ -130,12 +131,17 @@ func (h *Handler) record(c *Call, cw *countingWriter) {
 		x.SessionID = "anonymous"
 	}
 	x.Request = audit.Message{Method: r.Method, URL: audit.RedactURL(r.URL), Header: audit.FilterHeader(r.Header)}
-	if c.Body != nil {
-		x.Request.Body = audit.NewBody(c.Body, int64(len(c.Body)), audit.DefaultMaxBody)
-	} else {
-		x.Request.Body = audit.Body{Size: c.BytesIn, Truncated: c.BytesIn > 0}
+	reqBody := c.plain
+	if reqBody == nil && c.payloadMode != modeStreamSigned && c.payloadMode != modeStreamUnsigned {
+		reqBody = c.Body
 	}
-	x.Response = audit.Message{Status: c.Status, Header: audit.FilterHeader(cw.Header()), Body: audit.NewBody(cw.capture, cw.n, audit.DefaultMaxBody)}
+	x.Request.Body = h.artefactBody(c, true, r.Header.Get("Content-Type"), "", reqBody, c.BytesIn)
+	if reqBody != nil {
+		x.Request.Body.Size = int64(len(reqBody)) // the payload, decoded
+	}
+	rh := cw.Header()
+	x.Response = audit.Message{Status: c.Status, Header: audit.FilterHeader(rh),
+		Body: h.artefactBody(c, false, rh.Get("Content-Type"), rh.Get("Content-Encoding"), cw.capture, cw.n)}
 	// The client may be gone; recording must still happen, bounded.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
 	defer cancel()

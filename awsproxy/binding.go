@@ -5,18 +5,14 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"io"
-	"mime"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/gatehouse-dev/gatehouse/awsproxy/catalog"
-	"github.com/gatehouse-dev/gatehouse/mask"
 	"github.com/gatehouse-dev/gatehouse/policy/approval"
 )
 
@@ -324,7 +320,7 @@ func (h *Handler) bodyPreview(c *Call) *approval.Body {
 	case len(c.plain) == 0:
 		return b
 	}
-	text, masked, note := previewText(c, c.plain, h.maskers.cfg)
+	text, masked, note := h.previewText(c, c.plain)
 	if note != "" {
 		b.PreviewNote = note
 		return b
@@ -339,83 +335,19 @@ func (h *Handler) bodyPreview(c *Call) *approval.Body {
 	return b
 }
 
-// previewText masks a payload for display. Form bodies (the query
-// protocols) are shown as a JSON object of their parameters, so that the
-// same masks apply to them.
-func previewText(c *Call, body []byte, cfg mask.Config) (text string, masked bool, note string) {
+// previewText masks a payload for display with the artefact rules of the
+// request (see artefactMaskers).
+func (h *Handler) previewText(c *Call, body []byte) (text string, masked bool, note string) {
 	if !utf8.Valid(body) {
 		return "", false, "not shown: binary body; the approval is bound to its SHA-256"
 	}
-	ct := c.Request.Header.Get("Content-Type")
-	mt, _, _ := mime.ParseMediaType(ct)
-	if mt == "application/x-www-form-urlencoded" {
-		form, err := url.ParseQuery(string(body))
-		if err != nil {
-			return "", false, "not shown: the form body does not parse; the approval is bound to its SHA-256"
-		}
-		keys := slices.Sorted(func(yield func(string) bool) {
-			for k := range form {
-				if !yield(k) {
-					return
-				}
-			}
-		})
-		var buf bytes.Buffer
-		buf.WriteByte('{')
-		for i, k := range keys {
-			if i > 0 {
-				buf.WriteByte(',')
-			}
-			kb, _ := json.Marshal(k)
-			vb, _ := json.Marshal(strings.Join(form[k], ","))
-			buf.Write(kb)
-			buf.WriteByte(':')
-			buf.Write(vb)
-		}
-		buf.WriteByte('}')
-		body, ct = buf.Bytes(), "application/json"
-	}
-	cfg.Rules = previewRules(c)
-	m, err := mask.New(cfg)
+	m, err := h.artefacts.get(c, true)
 	if err != nil {
 		return "", false, "not shown: the preview's mask rules do not compile"
 	}
-	out, rep, err := m.Mask(ct, body)
+	out, masked, err := maskArtefact(m, c.Request.Header.Get("Content-Type"), "", body)
 	if err != nil {
-		return "", false, "not shown: the body is neither JSON nor XML and cannot be checked for secrets; the approval is bound to its SHA-256"
+		return "", false, "not shown: the body is neither JSON, XML nor a form and cannot be checked for secrets; the approval is bound to its SHA-256"
 	}
-	return string(out), rep.Masked(), ""
-}
-
-// previewRules are the mask rules of a body preview: every detector, and a
-// path rule for each sensitive body member of the operation.
-func previewRules(c *Call) []mask.Rule {
-	rules := []mask.Rule{{Name: "secrets", Detect: mask.DetectAll}}
-	svc := c.Classification.Service
-	if svc == nil {
-		return rules
-	}
-	op := svc.Operation(c.Classification.Operation)
-	if op == nil {
-		return rules
-	}
-	for _, m := range op.Inputs {
-		if !m.Sensitive || (m.Location != catalog.LocationBody && m.Location != catalog.LocationPayload) {
-			continue
-		}
-		rules = append(rules, mask.Rule{Name: "sensitive " + m.Name, JSON: escapeJSONPath(m.Wire)})
-	}
-	return rules
-}
-
-// escapeJSONPath escapes a member name for a one-component gjson path.
-func escapeJSONPath(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if r == '.' || r == '*' || r == '?' || r == '\\' {
-			b.WriteByte('\\')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
+	return string(out), masked, ""
 }

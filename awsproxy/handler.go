@@ -90,9 +90,15 @@ type Config struct {
 	// and a completion event for every request, forwarded or refused.
 	Audit *audit.Trail
 
-	// Recorder, if set, stores each call's request and response (after
-	// masking; bodies cut at audit.DefaultMaxBody, credentials filtered
-	// from headers and URLs) by session, for replay. Recording failures
+	// Recorder, if set, stores each call's request and response by
+	// session, for replay. A recording never holds a live credential,
+	// whatever the policy says: headers and URLs lose credentials
+	// (Authorization, X-Amz-Security-Token, presigned signatures, STS
+	// tokens), and bodies are masked by every detector, the aws-secrets
+	// profile (the gateway's own STS answers included) and the operation's
+	// sensitive members; a body that cannot be masked (binary, compressed,
+	// captured only in part, not JSON, XML or a form) is withheld, only its
+	// size kept. Bodies are cut at audit.DefaultMaxBody. Recording failures
 	// are counted by the recorder and never affect the call.
 	Recorder audit.Recorder
 
@@ -217,13 +223,14 @@ const (
 // gateway-held credentials and streams them to the AWS endpoint. It is safe
 // for concurrent use.
 type Handler struct {
-	cfg      Config
-	resolver *resolver
-	proxy    *httputil.ReverseProxy
-	vhosts   []string
-	keys     keyCache // clients' signing keys
-	upKeys   keyCache // the gateway's own signing keys
-	maskers  maskers
+	cfg       Config
+	resolver  *resolver
+	proxy     *httputil.ReverseProxy
+	vhosts    []string
+	keys      keyCache // clients' signing keys
+	upKeys    keyCache // the gateway's own signing keys
+	maskers   maskers
+	artefacts artefactMaskers
 }
 
 type callKey struct{}
@@ -273,9 +280,10 @@ func New(cfg Config) (*Handler, error) {
 		return nil, err
 	}
 	h := &Handler{
-		maskers:  maskers{cfg: mask.Config{HashKey: cfg.MaskHashKey, MaxBody: cfg.MaxMaskBody}},
-		cfg:      cfg,
-		resolver: res,
+		maskers:   maskers{cfg: mask.Config{HashKey: cfg.MaskHashKey, MaxBody: cfg.MaxMaskBody}},
+		artefacts: artefactMaskers{cfg: mask.Config{HashKey: cfg.MaskHashKey, MaxBody: cfg.MaxMaskBody}},
+		cfg:       cfg,
+		resolver:  res,
 	}
 	for _, d := range cfg.VirtualHostDomains {
 		d = strings.ToLower(strings.Trim(d, "."))

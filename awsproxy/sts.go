@@ -96,6 +96,7 @@ func isUnsignedSTS(r *http.Request) bool {
 // AssumeRoleWithWebIdentity is accepted without a signature.
 func (h *Handler) serveWebIdentity(w http.ResponseWriter, c *Call) {
 	c.Service, c.Protocol = "sts", ProtocolQuery
+	c.Classification.Operation, c.Classification.Action = "AssumeRoleWithWebIdentity", "sts:AssumeRoleWithWebIdentity"
 	form, e := h.stsForm(c)
 	if e != nil {
 		h.refuse(w, c, e)

@@ -323,6 +323,8 @@ func calls(xs []audit.Exchange) []call {
 func bodyText(b audit.Body) string {
 	var s string
 	switch {
+	case b.Withheld != "":
+		return fmt.Sprintf("(%d bytes, not recorded: %s)", b.Size, b.Withheld)
 	case b.Base64 != "":
 		s = fmt.Sprintf("(%d bytes of binary data)", len(b.Bytes()))
 	default:

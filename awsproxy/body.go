@@ -209,6 +209,7 @@ type countingWriter struct {
 	status  int
 	n       int64
 	capture []byte // the first bytes of the body, for session recording; nil if not recording
+	err     error  // the first failed write: the client went away
 }
 
 func (w *countingWriter) WriteHeader(code int) {
@@ -224,6 +225,9 @@ func (w *countingWriter) Write(p []byte) (int, error) {
 	}
 	n, err := w.ResponseWriter.Write(p)
 	w.n += int64(n)
+	if err != nil && w.err == nil {
+		w.err = err
+	}
 	if w.capture != nil && len(w.capture) < maxCapture {
 		w.capture = append(w.capture, p[:min(n, maxCapture-len(w.capture))]...)
 	}

@@ -96,6 +96,11 @@ var kinds = [...]kindInfo{
 	KindBodyTooLarge:          {http.StatusBadRequest, "EntityTooLarge", "RequestEntityTooLarge", "RequestEntityTooLargeException"},
 }
 
+// CodeClientDisconnected is the error code a Call (and its audit record)
+// carries when the client went away while the response was being sent:
+// the status was written, the rest of the body was not.
+const CodeClientDisconnected = "ClientDisconnected"
+
 // Error is a refusal the gateway answers itself, shaped for the AWS
 // protocol of the request. Stages return an *Error to choose the code and
 // message; any other error from a stage becomes KindInternal.

@@ -2,6 +2,7 @@ package awsproxy
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -376,6 +377,11 @@ func (h *Handler) done(c *Call, cw *countingWriter) {
 	}
 	c.BytesOut = cw.n
 	c.Duration = h.cfg.Now().Sub(c.Start)
+	if cw.err != nil && c.Err == nil {
+		// The status line went out; the rest of the response did not.
+		c.Err = &Error{Kind: KindBadRequest, Code: CodeClientDisconnected, Err: cw.err,
+			Message: "the client went away before the whole response was sent"}
+	}
 	if c.Err != nil && h.cfg.Logger != nil {
 		h.cfg.Logger.Debug("awsproxy: refused", "id", c.ID, "code", c.Err.code(c.Protocol), "err", c.Err)
 	}
@@ -887,8 +893,13 @@ type upstreamBody struct {
 
 func (b *upstreamBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
-	if err != nil && err != io.EOF && b.c.Err == nil && b.c.Request.Context().Err() == nil {
-		b.c.Err = newError(KindBadGateway, "the upstream response was cut off", err)
+	if err != nil && err != io.EOF && b.c.Err == nil {
+		if b.c.Request.Context().Err() != nil {
+			// The client went away; the server cancelled the call.
+			b.c.Err = &Error{Kind: KindBadRequest, Code: CodeClientDisconnected, Err: err, Message: "the client went away before the whole response was sent"}
+		} else {
+			b.c.Err = newError(KindBadGateway, "the upstream response was cut off", err)
+		}
 	}
 	return n, err
 }
@@ -917,14 +928,26 @@ func (h *Handler) upstreamError(w http.ResponseWriter, r *http.Request, err erro
 		return
 	case isTimeout(err):
 		e = newError(KindGatewayTimeout, "the upstream AWS endpoint did not answer in time", err)
-	default:
+	case isDialError(err):
 		e = newError(KindBadGateway, "the upstream AWS endpoint could not be reached", err)
+	default:
+		e = newError(KindBadGateway, fmt.Sprintf("the connection to the upstream AWS endpoint broke during the call, after %d bytes of the request body; the call may or may not have taken effect", c.BytesIn), err)
 	}
 	if h.cfg.Logger != nil && e.Kind.gatewayFault() {
 		h.cfg.Logger.Warn("awsproxy: upstream failure", "id", c.ID, "service", c.Service, "upstream", c.Upstream.Host, "err", err)
 	}
 	c.Err = e
 	writeError(w, r, c.Protocol, e, c.ID)
+}
+
+// isDialError reports whether err is a failure to reach the upstream at
+// all (DNS, connect, TLS handshake), before anything of the request left.
+func isDialError(err error) bool {
+	var op *net.OpError
+	var dns *net.DNSError
+	var tlsErr *tls.RecordHeaderError
+	var cert *tls.CertificateVerificationError
+	return (errors.As(err, &op) && op.Op == "dial") || errors.As(err, &dns) || errors.As(err, &tlsErr) || errors.As(err, &cert)
 }
 
 func isTimeout(err error) bool {

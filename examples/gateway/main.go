@@ -3,14 +3,21 @@
 // credentials, policy, masking, approvals, limits), validated at start with
 // errors that name the field.
 //
-// One listener serves:
+// One listener serves the gateway's own endpoints under the reserved
+// prefix /@gatehouse/ and the AWS data path everywhere else:
 //
-//	/            the AWS data path (awsproxy) and its STS endpoint
-//	/approvals/  the approver API and page, behind OIDC bearer tokens
-//	/healthz     liveness: 200 while the process serves
-//	/readyz      readiness: 200 once configured and, with PostgreSQL, the
-//	             approval store answers
-//	/metrics     Prometheus text format
+//	/@gatehouse/approvals/  the approver API and page, behind OIDC bearer tokens
+//	/@gatehouse/healthz     liveness: 200 while the process serves
+//	/@gatehouse/readyz      readiness: 200 once configured and, with PostgreSQL, the
+//	                        approval store answers
+//	/@gatehouse/metrics     Prometheus text format
+//	everything else         the AWS data path (awsproxy) and its STS endpoint
+//
+// "@" is in no S3 bucket name and starts no AWS REST API path, so no AWS
+// request reaches the gateway's endpoints and no bucket is shadowed. The
+// data path is never cleaned or redirected: "//", "." and ".." segments
+// and encoded slashes reach AWS exactly as the client signed them, and
+// policy judges the bucket and key those bytes name.
 //
 // SIGHUP reloads the policy files and the TLS certificate (a bad policy or
 // certificate is logged and the old one keeps serving). SIGTERM and SIGINT stop accepting connections and drain
@@ -405,7 +412,7 @@ func (g *gateway) openApprovals(ctx context.Context, verifier *identity.Verifier
 		return fmt.Errorf("gateway: approvals: %w", err)
 	}
 	bearer := &identity.Bearer{Verifier: verifier}
-	g.approver = http.StripPrefix("/approvals", bearer.Wrap(h))
+	g.approver = http.StripPrefix(OwnPrefix+"approvals", bearer.Wrap(h))
 
 	jctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -415,36 +422,6 @@ func (g *gateway) openApprovals(ctx context.Context, verifier *identity.Verifier
 	}()
 	g.stop = append(g.stop, func() { cancel(); <-done })
 	return nil
-}
-
-// routes is the one mux of the listener.
-func (g *gateway) routes() http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("/approvals/", g.approver)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, "ok\n")
-	})
-	mux.HandleFunc("GET /readyz", g.readyz)
-	mux.Handle("GET /metrics", g.metrics.handler())
-	mux.Handle("/", g.proxy)
-	return mux
-}
-
-func (g *gateway) readyz(w http.ResponseWriter, r *http.Request) {
-	if !g.ready.Load() {
-		http.Error(w, "not ready\n", http.StatusServiceUnavailable)
-		return
-	}
-	if g.pg != nil {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if _, err := g.pg.List(ctx, approval.Filter{State: approval.Pending, Limit: 1}); err != nil {
-			g.log.Warn("readyz: approval store unreachable", "err", err)
-			http.Error(w, "approval store unreachable\n", http.StatusServiceUnavailable)
-			return
-		}
-	}
-	io.WriteString(w, "ready\n")
 }
 
 // reload re-reads the policy files; on error the old policy keeps serving.

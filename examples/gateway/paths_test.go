@@ -32,8 +32,8 @@ var pathKeys = []string{
 	"../up",
 	"a/../../reports/x",
 	"trailing/",
-	"a%2Fb",             // a literal percent sign: %252F on the wire
-	"%2E%2E/literal",    // likewise
+	"a%2Fb",            // a literal percent sign: %252F on the wire
+	"%2E%2E/literal",   // likewise
 	"ünïcødé/ключ/鍵 +", // non-ASCII, a space and a plus
 }
 

@@ -8,8 +8,9 @@
 //
 //	/@gatehouse/approvals/  the approver API and page, behind OIDC bearer tokens
 //	/@gatehouse/healthz     liveness: 200 while the process serves
-//	/@gatehouse/readyz      readiness: 200 once configured and, with PostgreSQL, the
-//	                        approval store answers
+//	/@gatehouse/readyz      readiness: 200 while calls can succeed (listening, not
+//	                        draining, a fail-closed audit trail able to record)
+//	/@gatehouse/status      every dependency's check (audit trail, approval store)
 //	/@gatehouse/metrics     Prometheus text format
 //	everything else         the AWS data path (awsproxy) and its STS endpoint
 //
@@ -244,7 +245,8 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger) (*gateway, e
 	if err := g.openApprovals(ctx, verifier); err != nil {
 		return nil, err
 	}
-	g.metrics = newMetrics(g.pendingApprovals, g.auditLost)
+	g.deps = g.dependencies()
+	g.metrics = newMetrics(g.pendingApprovals, g.auditLost, g.deps, g.up)
 
 	auditLog := slices.Contains(cfg.Audit.Sinks, "slog")
 	g.proxy, err = awsproxy.New(awsproxy.Config{
@@ -342,6 +344,7 @@ type gateway struct {
 	proxy    http.Handler
 	metrics  *metrics
 	ready    atomic.Bool
+	deps     []*dependency
 	cert     *atomic.Pointer[tls.Certificate] // nil without TLS
 	trail    *audit.Trail                     // nil without the file sink
 	stop     []func()

@@ -186,10 +186,25 @@ approvals:
   store: memory
 audit:
   sinks: [slog]
+  mode: fail-open
 limits:
   maxSkew: 5m
   shutdownTimeout: 5s
 `, e.idp.Issuer, testAudience, filepath.Join(e.dir, "session.key"), testRoleARN, e.s3URL, e.policy)
+}
+
+// baseAudit is the audit section of config: the slog lines only, which
+// records nothing a call could wait for, so fail-open.
+const baseAudit = "audit:\n  sinks: [slog]\n  mode: fail-open\n"
+
+// withAudit is config with its audit section replaced by section.
+func (e *env) withAudit(section string) string {
+	e.t.Helper()
+	cfg := e.config()
+	if !strings.Contains(cfg, baseAudit) {
+		e.t.Fatal("the test config has no audit section to replace")
+	}
+	return strings.Replace(cfg, baseAudit, section, 1)
 }
 
 // running is a gateway started by run in-process.
@@ -684,10 +699,7 @@ func trusting(cert *x509.Certificate) *http.Client {
 func TestFileAudit(t *testing.T) {
 	e := newEnv(t)
 	dir, rec := filepath.Join(t.TempDir(), "trail"), filepath.Join(t.TempDir(), "sessions")
-	cfg := strings.Replace(e.config(), "audit:\n  sinks: [slog]\n", "audit:\n  sinks: [slog, file]\n  dir: "+dir+"\n  recordingsDir: "+rec+"\n", 1)
-	if cfg == e.config() {
-		t.Fatal("the test config has no audit section to replace")
-	}
+	cfg := e.withAudit("audit:\n  sinks: [slog, file]\n  dir: " + dir + "\n  recordingsDir: " + rec + "\n")
 	gw := e.start(cfg)
 	if _, err := s3Client(e.agent(gw.url, "agent")).ListBuckets(context.Background(), &s3.ListBucketsInput{}); err != nil {
 		t.Fatal(err)
@@ -725,7 +737,7 @@ func TestAuditConfigErrors(t *testing.T) {
 		{"bad mode", "audit:\n  sinks: [slog]\n  mode: maybe\n", "audit.mode"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := strings.Replace(e.config(), "audit:\n  sinks: [slog]\n", tc.audit, 1)
+			cfg := e.withAudit(tc.audit)
 			var stdout, stderr bytes.Buffer
 			err := run(context.Background(), []string{"-config", e.write("bad.yaml", cfg), "-check"}, &stdout, &stderr)
 			if err == nil || !strings.Contains(err.Error(), tc.field) {

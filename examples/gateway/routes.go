@@ -1,14 +1,10 @@
 package main
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"path"
 	"strings"
-	"time"
-
-	"github.com/gatehouse-dev/gatehouse/policy/approval"
 )
 
 // OwnPrefix is the path prefix of the gateway's own endpoints (approvals,
@@ -63,23 +59,7 @@ func (g *gateway) routes() http.Handler {
 		io.WriteString(w, "ok\n")
 	})
 	own.HandleFunc("GET "+OwnPrefix+"readyz", g.readyz)
+	own.HandleFunc("GET "+OwnPrefix+"status", g.status)
 	own.Handle("GET "+OwnPrefix+"metrics", g.metrics.handler())
 	return router{own: own, data: g.proxy}
-}
-
-func (g *gateway) readyz(w http.ResponseWriter, r *http.Request) {
-	if !g.ready.Load() {
-		http.Error(w, "not ready\n", http.StatusServiceUnavailable)
-		return
-	}
-	if g.pg != nil {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if _, err := g.pg.List(ctx, approval.Filter{State: approval.Pending, Limit: 1}); err != nil {
-			g.log.Warn("readyz: approval store unreachable", "err", err)
-			http.Error(w, "approval store unreachable\n", http.StatusServiceUnavailable)
-			return
-		}
-	}
-	io.WriteString(w, "ready\n")
 }

@@ -179,8 +179,10 @@ func serverHeaderBytes(limit int) int {
 }
 
 // newGateway builds every component from cfg. It reads key files and
-// environment variables and, with PostgreSQL, connects to the store; it
-// makes no other network call except OIDC discovery.
+// environment variables, resolves the AWS credentials (with
+// aws.assumeRole, one sts:GetCallerIdentity), opens the audit trail and,
+// with PostgreSQL, connects to the store; its other network call is OIDC
+// discovery.
 func newGateway(ctx context.Context, cfg *Config, log *slog.Logger) (*gateway, error) {
 	g := &gateway{cfg: cfg, log: log}
 	ok := false
@@ -279,7 +281,14 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger) (*gateway, e
 	return g, nil
 }
 
-// credentialSource builds the credentials the gateway re-signs with.
+// credentialCheckTimeout bounds resolving the gateway's AWS credentials
+// (and, with aws.assumeRole, the STS call that checks them) at start.
+const credentialCheckTimeout = 30 * time.Second
+
+// credentialSource builds the credentials the gateway re-signs with. It
+// resolves them, and with aws.assumeRole checks them with STS
+// (GetCallerIdentity), so that a gateway that could not sign any call
+// does not start and -check names the problem.
 func credentialSource(ctx context.Context, cfg *Config, roles []awsproxy.Role) (awsproxy.CredentialSource, error) {
 	var base aws.CredentialsProvider
 	if cfg.AWS.Credentials == "static" {
@@ -318,12 +327,25 @@ func credentialSource(ctx context.Context, cfg *Config, roles []awsproxy.Role) (
 	if ac.Credentials == nil {
 		return nil, fmt.Errorf("gateway: aws.credentials: the default chain found no credentials")
 	}
+	// Resolve the credentials now: the SDK chain is lazy, and a gateway
+	// that cannot resolve them would answer every call with a 500.
+	rctx, cancel := context.WithTimeout(ctx, credentialCheckTimeout)
+	defer cancel()
+	if _, err := ac.Credentials.Retrieve(rctx); err != nil {
+		return nil, fmt.Errorf("gateway: aws.credentials: %s: no usable AWS credentials: %w", cfg.AWS.Credentials, err)
+	}
 	base = ac.Credentials
 	if cfg.AWS.AssumeRole {
 		if ac.Region == "" {
 			ac.Region = "us-east-1"
 		}
-		src, err := awsproxy.NewAssumeRoleSource(ctx, awsproxy.AssumeRoleConfig{Client: sts.NewFromConfig(ac), Roles: roles})
+		client := sts.NewFromConfig(ac)
+		// AssumeRole per session needs STS to accept these credentials:
+		// ask it who they are, which needs no permission.
+		if _, err := client.GetCallerIdentity(rctx, &sts.GetCallerIdentityInput{}); err != nil {
+			return nil, fmt.Errorf("gateway: aws.assumeRole: STS did not accept the gateway's credentials (sts:GetCallerIdentity in %s): %w", ac.Region, err)
+		}
+		src, err := awsproxy.NewAssumeRoleSource(ctx, awsproxy.AssumeRoleConfig{Client: client, Roles: roles})
 		if err != nil {
 			return nil, fmt.Errorf("gateway: aws.assumeRole: %w", err)
 		}
@@ -505,6 +527,7 @@ func (g *gateway) openAudit(cfg *Config) (*audit.Trail, audit.Recorder, error) {
 		if trail, err = audit.NewTrail(audit.TrailConfig{Sink: sink, Mode: mode, Logger: g.log}); err != nil {
 			return nil, nil, fmt.Errorf("gateway: audit: %w", err)
 		}
+		g.log.Info("audit trail", "dir", cfg.Audit.Dir, "mode", mode.String())
 		g.trail = trail
 		g.stop = append(g.stop, func() { trail.Close() })
 	}

@@ -117,6 +117,9 @@ func newEnv(t *testing.T) *env {
 	// a gofakes3 without authentication over the same buckets.
 	unauthenticated := gofakes3.New(backend).Server()
 	e := &env{t: t, dir: t.TempDir(), idp: idp, backend: backend, slow: make(chan struct{}, 1)}
+	// The default audit.dir is under $STATE_DIRECTORY: never the machine's
+	// /var/lib/gatehouse in tests.
+	t.Setenv("STATE_DIRECTORY", filepath.Join(e.dir, "state"))
 	s3srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e.mu.Lock()
 		e.s3Tokens = append(e.s3Tokens, r.Header.Get("X-Amz-Security-Token"))
@@ -474,6 +477,8 @@ func TestStartErrors(t *testing.T) {
 			}
 		})
 	}
+	// -check asks STS about the base key when assumeRole is set.
+	t.Setenv("AWS_ENDPOINT_URL_STS", fakeSTS(t, upstreamKey, upstreamSecret))
 	for name, cfg := range map[string]string{
 		"static":             e.config(),
 		"static, assumeRole": strings.Replace(e.config(), "  credentials: static\n", "  credentials: static\n  assumeRole: true\n  region: eu-west-1\n", 1),
@@ -732,7 +737,8 @@ func TestFileAudit(t *testing.T) {
 func TestAuditConfigErrors(t *testing.T) {
 	e := newEnv(t)
 	for _, tc := range []struct{ name, audit, field string }{
-		{"file without dir", "audit:\n  sinks: [file]\n", "audit.dir"},
+		{"fail-closed without the file sink", "audit:\n  sinks: [slog]\n", "audit.sinks: fail-closed"},
+		{"fail-closed with no sink", "audit:\n  sinks: []\n", "audit.sinks: fail-closed"},
 		{"unknown sink", "audit:\n  sinks: [kafka]\n", "audit.sinks[0]"},
 		{"bad mode", "audit:\n  sinks: [slog]\n  mode: maybe\n", "audit.mode"},
 	} {
@@ -779,6 +785,11 @@ func TestAssumeRoleAndWebhook(t *testing.T) {
 		form, _ := url.ParseQuery(string(body))
 		mu.Lock()
 		defer mu.Unlock()
+		if err == nil && form.Get("Action") == "GetCallerIdentity" {
+			// The gateway checks its base key at start.
+			callerIdentity(w, "arn:aws:iam::111122223333:user/gatehouse-base")
+			return
+		}
 		if err != nil || form.Get("Action") != "AssumeRole" {
 			refused = append(refused, fmt.Sprintf("%v: %v", err, form))
 			http.Error(w, "refused", http.StatusForbidden)

@@ -34,7 +34,7 @@ func (rt router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// The mux behind would redirect an unclean path to its cleaned form,
 	// which can name a path outside OwnPrefix: such a path is not found.
-	if p := r.URL.Path; cleanPath(p) != p || r.URL.RawPath != "" {
+	if p := r.URL.Path; !strings.HasPrefix(p, OwnPrefix) || cleanPath(p) != p || r.URL.RawPath != "" {
 		http.NotFound(w, r)
 		return
 	}

@@ -73,9 +73,10 @@ type AsyncStats struct {
 // Async is a Sink that takes events off the request path: Write clones
 // the event into a bounded queue and one worker goroutine writes them to
 // the back end in order. A nil error from Write means queued, not
-// recorded: back-end failures are counted (Stats) and reported through
-// OnError and Logger. Use it for fail-open trails; a fail-closed trail
-// needs a synchronous sink.
+// recorded: back-end failures are counted (Stats, Lost) and reported
+// through OnError and Logger. Use it for fail-open trails: it does not
+// acknowledge stored events (Acknowledger), so a fail-closed Trail refuses
+// it.
 type Async struct {
 	next Sink
 	cfg  AsyncConfig
@@ -184,6 +185,14 @@ func (a *Async) run() {
 // Dropped returns the number of events dropped so far: refused for lack
 // of queue space under Drop, or abandoned by Close.
 func (a *Async) Dropped() uint64 { return a.dropped.Load() }
+
+// AcknowledgesStored implements Acknowledger: false, Write only queues.
+func (a *Async) AcknowledgesStored() bool { return false }
+
+// Lost implements LossReporter: the events Write accepted that were
+// dropped or that the back end failed, plus what the back end itself
+// lost after accepting them.
+func (a *Async) Lost() uint64 { return a.dropped.Load() + a.failed.Load() + lostBy(a.next) }
 
 // Stats returns the sink's counters.
 func (a *Async) Stats() AsyncStats {

@@ -56,9 +56,11 @@
 //   - SlogSink: one slog record per event, the "event" group mirroring the
 //     JSON; handler errors reach Write's caller.
 //   - Async: a bounded queue and one worker in front of any sink, with an
-//     explicit overflow policy (Block, or Drop and count).
+//     explicit overflow policy (Block, or Drop and count); never behind a
+//     fail-closed trail.
 //   - Webhook: batched JSON-array POSTs, HMAC-signed, retried with backoff,
-//     from a bounded queue; drops and failures counted.
+//     from a bounded queue; drops and failures counted; never behind a
+//     fail-closed trail.
 //   - pgsink (subpackage): PostgreSQL, an append-only table with one chain
 //     per replica, and its own Verify.
 //
@@ -131,10 +133,19 @@
 // client's disconnection cancel the write. In FailOpen mode no intent is
 // written; calls proceed whatever the sink does, and every event a sink
 // refuses is counted (TrailStats.Lost) and logged when a Logger is set.
-// Fail-closed needs a synchronous sink: FileSink without FlushInterval,
-// pgsink, SlogSink over a synchronous handler, or Multi of those. Behind
-// Async or Webhook an accepted intent is only queued, and their Drop policy
-// discards events by design (counted by Dropped and Stats).
+//
+// A fail-closed trail never rests on a queue: NewTrail refuses, with
+// ErrQueueingSink, a fail-closed trail whose sink does not acknowledge
+// stored events (Acknowledger: FileSink without FlushInterval, pgsink,
+// SlogSink and Multi of those do; Async, Webhook, a buffered FileSink,
+// Discard and any sink that does not say do not). Every event a trail
+// loses is counted once in TrailStats.Lost, including those a queueing
+// sink accepted and lost later (LossReporter: Async and Webhook drops and
+// failed deliveries). Trail.Check reports whether the trail can record
+// now, through the sink's Checker when it has one (FileSink probes its
+// directory, pgsink reads its table), so a gateway can stop taking calls
+// while a fail-closed trail refuses them and take them again once the
+// sink recovers.
 //
 // # Recording and replay
 //

@@ -38,7 +38,9 @@ var (
 //     (FileSink without FlushInterval, pgsink, Multi of synchronous sinks)
 //     have stored it durably as configured; queueing sinks (Async,
 //     Webhook) have queued it and report later failures through their
-//     statistics. A non-nil error means the event may not be recorded:
+//     statistics (and LossReporter). A sink says which it is by
+//     implementing Acknowledger; one that does not is taken to queue. A
+//     non-nil error means the event may not be recorded:
 //     a fail-closed caller must refuse the call. An error does not prove
 //     the event is absent (a write may fail after it reached the disk).
 //   - Ordering: events that one goroutine writes one after the other are
@@ -59,8 +61,48 @@ type Sink interface {
 	Close() error
 }
 
+// Acknowledger is implemented by a Sink that states what a nil error from
+// its Write means. A fail-closed Trail needs a sink whose acknowledgement
+// means stored, and NewTrail refuses any other: a Sink that does not
+// implement Acknowledger is taken to only queue.
+type Acknowledger interface {
+	// AcknowledgesStored reports whether a nil error from Write means the
+	// event is stored (as durably as the sink is configured), not only
+	// accepted into a queue that can still lose it. The answer never
+	// changes over the sink's life.
+	AcknowledgesStored() bool
+}
+
+// AcknowledgesStored reports whether s acknowledges only stored events:
+// whether it implements Acknowledger and says so.
+func AcknowledgesStored(s Sink) bool {
+	a, ok := s.(Acknowledger)
+	return ok && a.AcknowledgesStored()
+}
+
+// LossReporter is implemented by a Sink that can lose events after Write
+// accepted them (a queueing sink): Trail.Stats adds its losses to
+// TrailStats.Lost, so that every event a trail lost is counted once.
+type LossReporter interface {
+	// Lost returns how many events Write accepted that were not stored
+	// and never will be: dropped from a full queue, refused or failed by
+	// the back end, or abandoned at Close. It only grows.
+	Lost() uint64
+}
+
+// Checker is implemented by a Sink that can tell, without writing an
+// event, whether a Write would succeed now. Trail.Check asks it, so that a
+// gateway that stopped taking calls because its sink failed sees the sink
+// recover without sending calls to find out.
+type Checker interface {
+	// Check returns nil if the sink can store events now, as far as it
+	// can tell, and otherwise the reason it cannot. ctx bounds the check.
+	Check(ctx context.Context) error
+}
+
 // Discard is a Sink that accepts and drops every valid event. It never
-// reports ErrClosed.
+// reports ErrClosed. It does not implement Acknowledger: a fail-closed
+// Trail refuses it.
 var Discard Sink = discard{}
 
 type discard struct{}
@@ -72,8 +114,10 @@ func (discard) Close() error                            { return nil }
 // and returns the errors of all that failed, joined (errors.Join): one
 // failing sink is enough to fail the write, so a fail-closed caller
 // refuses calls that any sink could not record. Close closes every sink.
-// Nil sinks are skipped. Multi is synchronous exactly when all of its sinks
-// are.
+// Nil sinks are skipped. Multi acknowledges stored events exactly when it
+// has sinks and all of them do (Acknowledger); its Lost is the sum of its
+// sinks' (LossReporter), and its Check checks every sink that implements
+// Checker.
 func Multi(sinks ...Sink) Sink {
 	m := make(multi, 0, len(sinks))
 	for _, s := range sinks {
@@ -107,4 +151,44 @@ func (m multi) Close() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// AcknowledgesStored implements Acknowledger.
+func (m multi) AcknowledgesStored() bool {
+	for _, s := range m {
+		if !AcknowledgesStored(s) {
+			return false
+		}
+	}
+	return len(m) > 0
+}
+
+// Lost implements LossReporter.
+func (m multi) Lost() uint64 {
+	var n uint64
+	for _, s := range m {
+		n += lostBy(s)
+	}
+	return n
+}
+
+// Check implements Checker.
+func (m multi) Check(ctx context.Context) error {
+	var errs []error
+	for _, s := range m {
+		if c, ok := s.(Checker); ok {
+			if err := c.Check(ctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// lostBy is s's LossReporter count, or 0.
+func lostBy(s Sink) uint64 {
+	if l, ok := s.(LossReporter); ok {
+		return l.Lost()
+	}
+	return 0
 }

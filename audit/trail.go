@@ -34,8 +34,14 @@ func (m Mode) String() string {
 
 // ErrUnavailable is wrapped by Trail.Intent when a fail-closed trail could
 // not record the intent: the caller refuses the call (awsproxy answers
-// with an AWS-shaped ServiceUnavailable).
+// with an AWS-shaped ServiceUnavailable). Trail.Check wraps it too.
 var ErrUnavailable = errors.New("audit: trail unavailable: the call cannot be recorded")
+
+// ErrQueueingSink is wrapped by NewTrail when a fail-closed trail is given a
+// sink that does not acknowledge stored events (see Acknowledger): behind
+// a queue, an intent that was accepted can still be lost after the call
+// went ahead, which fail-closed promises never happens.
+var ErrQueueingSink = errors.New("audit: a fail-closed trail needs a sink that acknowledges only stored events")
 
 // Defaults of TrailConfig.
 const (
@@ -45,9 +51,11 @@ const (
 
 // TrailConfig configures a Trail.
 type TrailConfig struct {
-	// Sink stores the events. Required. A fail-closed trail needs a
-	// synchronous sink (FileSink, pgsink, Multi of those): behind Async or
-	// Webhook an accepted intent is only queued.
+	// Sink stores the events. Required. A fail-closed trail needs a sink
+	// whose nil error means stored (AcknowledgesStored: FileSink without
+	// FlushInterval, pgsink, SlogSink, Multi of those); NewTrail refuses
+	// any other with ErrQueueingSink. Behind Async or Webhook an accepted
+	// intent is only queued.
 	Sink Sink
 	// Mode is FailClosed (the zero value) or FailOpen.
 	Mode Mode
@@ -63,10 +71,14 @@ type TrailConfig struct {
 
 // TrailStats counts a Trail's writes.
 type TrailStats struct {
-	Intents     uint64 // intent events recorded
+	Intents     uint64 // intent events the sink accepted
 	Refused     uint64 // intents that failed: calls the caller had to refuse
-	Completions uint64 // completion and approval events recorded
-	Lost        uint64 // completion and approval events the sink refused
+	Completions uint64 // completion and approval events the sink accepted
+	// Lost counts events that will never be stored: completion and
+	// approval events the sink refused, plus every event a queueing sink
+	// accepted and lost later (LossReporter: dropped, failed delivery,
+	// abandoned at Close).
+	Lost uint64
 }
 
 // Trail is the front end the gateway writes through: it knows the
@@ -75,6 +87,9 @@ type TrailStats struct {
 type Trail struct {
 	cfg                                 TrailConfig
 	intents, refused, completions, lost atomic.Uint64
+	// failed is the error of the last write if it failed for a reason of
+	// the sink's (not of the event's); nil after a write succeeded.
+	failed atomic.Pointer[error]
 }
 
 // NewTrail validates cfg and returns a Trail.
@@ -86,6 +101,8 @@ func NewTrail(cfg TrailConfig) (*Trail, error) {
 		return nil, fmt.Errorf("audit: TrailConfig.Mode %d is not FailClosed or FailOpen", int(cfg.Mode))
 	case cfg.IntentTimeout < 0 || cfg.CompletionTimeout < 0:
 		return nil, errors.New("audit: TrailConfig timeouts must not be negative")
+	case cfg.Mode == FailClosed && !AcknowledgesStored(cfg.Sink):
+		return nil, fmt.Errorf("%w: TrailConfig.Sink %T only queues (or does not implement audit.Acknowledger); use a synchronous sink or Mode FailOpen", ErrQueueingSink, cfg.Sink)
 	}
 	if cfg.IntentTimeout == 0 {
 		cfg.IntentTimeout = DefaultIntentTimeout
@@ -115,11 +132,13 @@ func (t *Trail) Intent(ctx context.Context, e *Event) error {
 	defer cancel()
 	if err := t.cfg.Sink.Write(ctx, e); err != nil {
 		t.refused.Add(1)
+		t.noteFailure(err)
 		if t.cfg.Logger != nil {
 			t.cfg.Logger.Error("audit: intent not recorded: refusing the call", "err", err)
 		}
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
+	t.failed.Store(nil)
 	t.intents.Add(1)
 	return nil
 }
@@ -134,6 +153,7 @@ func (t *Trail) Record(ctx context.Context, e *Event) error {
 	defer cancel()
 	if err := t.cfg.Sink.Write(ctx, e); err != nil {
 		t.lost.Add(1)
+		t.noteFailure(err)
 		if t.cfg.Logger != nil {
 			id := ""
 			if e != nil {
@@ -143,13 +163,47 @@ func (t *Trail) Record(ctx context.Context, e *Event) error {
 		}
 		return err
 	}
+	t.failed.Store(nil)
 	t.completions.Add(1)
 	return nil
 }
 
-// Stats returns the trail's counters.
+// noteFailure remembers err for Check, unless it is about the event
+// itself (invalid, too large) rather than the sink.
+func (t *Trail) noteFailure(err error) {
+	if errors.Is(err, ErrInvalidEvent) || errors.Is(err, ErrTooLarge) {
+		return
+	}
+	t.failed.Store(&err)
+}
+
+// Check reports whether the trail can record events now; the error wraps
+// ErrUnavailable. If the sink implements Checker, its Check decides (and a
+// passing check forgets an earlier failed write, so a gateway that
+// stopped taking calls sees the sink recover without calls). Otherwise
+// the last write decides: Check fails from a write the sink failed until
+// a write succeeds. Failures of one event (ErrInvalidEvent, ErrTooLarge)
+// do not count. Check never writes an event. In FailClosed mode a failing
+// Check means calls are being refused; in FailOpen mode it means events
+// are being lost while calls go ahead.
+func (t *Trail) Check(ctx context.Context) error {
+	if c, ok := t.cfg.Sink.(Checker); ok {
+		if err := c.Check(ctx); err != nil {
+			return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		t.failed.Store(nil)
+		return nil
+	}
+	if p := t.failed.Load(); p != nil {
+		return fmt.Errorf("%w: the last write failed: %w", ErrUnavailable, *p)
+	}
+	return nil
+}
+
+// Stats returns the trail's counters. Lost includes what the sink reports
+// it lost after accepting (LossReporter), read now.
 func (t *Trail) Stats() TrailStats {
-	return TrailStats{Intents: t.intents.Load(), Refused: t.refused.Load(), Completions: t.completions.Load(), Lost: t.lost.Load()}
+	return TrailStats{Intents: t.intents.Load(), Refused: t.refused.Load(), Completions: t.completions.Load(), Lost: t.lost.Load() + lostBy(t.cfg.Sink)}
 }
 
 // Close closes the sink.

@@ -100,9 +100,11 @@ type WebhookStats struct {
 }
 
 // Webhook is a queueing Sink that POSTs batches of events to an HTTP
-// endpoint, retrying with backoff. Write only queues (see Async for what
-// that means for fail-closed trails). Batches are delivered one at a time,
-// in order. It is safe for concurrent use.
+// endpoint, retrying with backoff. Write only queues: it does not
+// acknowledge stored events (Acknowledger), so a fail-closed Trail refuses
+// it, and every event it accepts and then fails to deliver or drops is
+// counted (Stats, Lost). Batches are delivered one at a time, in order.
+// It is safe for concurrent use.
 type Webhook struct {
 	cfg WebhookConfig
 	url string
@@ -450,6 +452,13 @@ func (w *Webhook) Stats() WebhookStats {
 
 // Dropped returns the number of events dropped so far.
 func (w *Webhook) Dropped() uint64 { return w.dropped.Load() }
+
+// AcknowledgesStored implements Acknowledger: false, Write only queues.
+func (w *Webhook) AcknowledgesStored() bool { return false }
+
+// Lost implements LossReporter: events accepted and then refused by the
+// receiver, failed after every attempt, or dropped.
+func (w *Webhook) Lost() uint64 { return w.failed.Load() + w.dropped.Load() }
 
 // Close stops accepting events, delivers what is queued within
 // CloseTimeout and stops the delivery goroutine. It returns an error if

@@ -18,9 +18,17 @@
 // runs the same hand-built signed aws-chunked uploads against the default
 // gofakes3 upstream and checks the gateway's re-signed chunk chain itself.
 //
+// The object-key subtest compares the gateway with MinIO on keys a
+// path-cleaning proxy would break. MinIO itself refuses keys with empty,
+// "." or ".." segments (XMinioInvalidObjectName, XMinioInvalidResourceName)
+// and paths that encode "/" or "." (%2F: 403, %2E%2E: 400); the gateway
+// relays the same refusals and round-trips every key MinIO takes ("/leading",
+// "//two-leading", "trailing/", literal "%2F" and "%2E%2E", non-ASCII).
+//
 // Last run against MinIO module version v0.0.0-20260212201848-7aac2a2c5b7c
 // (go install took about 2.5 minutes with a warm proxy; about 5.5 on a new
-// machine), passing, on 2026-11-26 at commit 830a1a4.
+// machine), passing, on 2026-11-26 at commit 830a1a4, and again with the
+// object-key subtest on 2026-12-02 (branch gatewaypaths).
 
 package awsproxy_test
 
@@ -36,10 +44,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -664,6 +674,8 @@ func TestMinIOThroughGateway(t *testing.T) {
 		}
 	})
 
+	t.Run("object keys with dot segments, slashes and encodings", func(t *testing.T) { minioPathKeys(t, h, client, minioURL, bucket) })
+
 	// Control: MinIO itself checks chunk signatures. The same tampered
 	// body, signed with the assumed-role keys and sent straight to MinIO,
 	// is refused by MinIO.
@@ -711,5 +723,109 @@ func TestMinIOThroughGateway(t *testing.T) {
 	defer mu.Unlock()
 	if len(used) != 1 {
 		t.Errorf("gateway signed with %d distinct assumed-role keys, want 1 (cached)", len(used))
+	}
+}
+
+// pathKeys are legal S3 object keys that a path-cleaning proxy would
+// merge, redirect or send to another bucket.
+var pathKeys = []string{
+	"a//b", "/leading", "//two-leading", "./dot", "a/./b", "a/.", "../up", "a/../../other/x",
+	"trailing/", "a%2Fb", "%2E%2E/literal", "ünïcødé/ключ/鍵 +",
+}
+
+// minioPathKeys puts and gets each of pathKeys through the gateway and
+// straight into MinIO (another bucket, MinIO's root key): the gateway must
+// be transparent, so where MinIO accepts a key the gateway round-trips it
+// to that exact key, judged as that bucket and key, and where MinIO
+// refuses one the gateway forwards it and relays the same refusal. The
+// same holds for paths that encode "/" and "." (%2F, %2E%2E), signed by
+// hand over exactly those bytes.
+func minioPathKeys(t *testing.T, h *harness, client *s3.Client, minioURL, bucket string) {
+	ctx := context.Background()
+	direct := s3.New(s3.Options{
+		Region: testRegion, BaseEndpoint: aws.String(minioURL), UsePathStyle: true, RetryMaxAttempts: 1,
+		Credentials: credentials.NewStaticCredentialsProvider(minioRootUser, minioRootPassword, ""),
+	})
+	const directBucket = "gatehouse-direct"
+	if _, err := direct.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(directBucket)}); err != nil {
+		t.Fatal(err)
+	}
+	judged := func(arn string) bool {
+		for _, c := range h.Calls() {
+			if slices.Contains(c.Classification.Resources, arn) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, key := range pathKeys {
+		t.Run(key, func(t *testing.T) {
+			body := []byte("object " + key)
+			_, directErr := direct.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(directBucket), Key: aws.String(key), Body: bytes.NewReader(body)})
+			_, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: aws.String(key), Body: bytes.NewReader(body)})
+			if directErr != nil {
+				if err == nil || apiCode(err) != apiCode(directErr) {
+					t.Fatalf("MinIO refuses the key itself (%v); through the gateway: %v", directErr, err)
+				}
+				t.Logf("MinIO refuses %q itself: %s, and so it does through the gateway", key, apiCode(directErr))
+				return
+			}
+			if err != nil {
+				t.Fatalf("PutObject through the gateway: %v (MinIO takes the key directly)", err)
+			}
+			checkObject(t, client, bucket, key, body)
+			if _, err := direct.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: aws.String(key)}); err != nil {
+				t.Fatalf("MinIO has no object %s %q: %v", bucket, key, err)
+			}
+			if arn := "arn:aws:s3:::" + bucket + "/" + key; !judged(arn) {
+				t.Fatalf("no call was judged as %s", arn)
+			}
+		})
+	}
+	for _, tc := range []struct{ rawPath, key string }{
+		{"enc%2Fslash", "enc/slash"},
+		{"a%2F..%2F..%2Fother%2Fw", "a/../../other/w"},
+		{"%2E%2E/other/w", "../other/w"},
+	} {
+		t.Run(tc.rawPath, func(t *testing.T) {
+			body := []byte("encoded " + tc.key)
+			send := func(base, b string, creds aws.Credentials, c *http.Client) (int, string) {
+				t.Helper()
+				u, err := url.Parse(base + "/" + b + "/" + tc.rawPath)
+				if err != nil || u.EscapedPath() != "/"+b+"/"+tc.rawPath {
+					t.Fatalf("url %v: %v", u, err)
+				}
+				req, _ := http.NewRequestWithContext(ctx, http.MethodPut, u.String(), bytes.NewReader(body))
+				sum := chunkHexSHA256(body)
+				req.Header.Set("X-Amz-Content-Sha256", sum)
+				signer := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })
+				if err := signer.SignHTTP(ctx, creds, req, sum, "s3", testRegion, time.Now()); err != nil {
+					t.Fatal(err)
+				}
+				resp, err := c.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				msg, _ := io.ReadAll(resp.Body)
+				return resp.StatusCode, string(msg)
+			}
+			dcode, dmsg := send(minioURL, directBucket, aws.Credentials{AccessKeyID: minioRootUser, SecretAccessKey: minioRootPassword}, http.DefaultClient)
+			code, msg := send(h.Gateway.URL, bucket, aws.Credentials{AccessKeyID: clientAKID, SecretAccessKey: clientSecret}, h.Gateway.Client())
+			if dcode != http.StatusOK {
+				if code != dcode {
+					t.Fatalf("MinIO refuses %s itself (%d %s); through the gateway: %d %s", tc.rawPath, dcode, dmsg, code, msg)
+				}
+				t.Logf("MinIO refuses %s itself (%d), and so it does through the gateway", tc.rawPath, dcode)
+				return
+			}
+			if code != http.StatusOK {
+				t.Fatalf("PUT %s through the gateway = %d %s (MinIO takes it directly)", tc.rawPath, code, msg)
+			}
+			checkObject(t, client, bucket, tc.key, body)
+			if arn := "arn:aws:s3:::" + bucket + "/" + tc.key; !judged(arn) {
+				t.Fatalf("no call was judged as %s", arn)
+			}
+		})
 	}
 }

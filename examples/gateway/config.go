@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"time"
@@ -128,11 +129,13 @@ type SlackConfig struct {
 
 // AuditConfig lists audit sinks: "slog" (one JSON line per call on the
 // gateway's log) and "file" (a hash-chained JSON Lines trail in Dir that
-// `go run ./examples/replay verify` checks). Mode says what happens when the
+// `go run ./examples/replay verify` checks); Sinks left out means [file],
+// and Dir left out means DefaultAuditDir. Mode says what happens when the
 // file trail cannot be written: "fail-closed" (the default: the call is
-// refused) or "fail-open" (the call goes ahead; losses are counted in
-// gatehouse_audit_dropped_total). RecordingsDir, if set, keeps each
-// session's masked request/response pairs for examples/replay.
+// refused; it needs the file sink) or "fail-open" (the call goes ahead;
+// losses are counted in gatehouse_audit_dropped_total). RecordingsDir, if
+// set, keeps each session's masked request/response pairs for
+// examples/replay.
 type AuditConfig struct {
 	Sinks         []string `yaml:"sinks"`
 	Mode          string   `yaml:"mode"`
@@ -340,19 +343,28 @@ func (c *Config) validate() error {
 	if s := a.Notifiers.Slack; s != nil && s.URLEnv == "" {
 		return fieldErr("approvals.notifiers.slack.urlEnv", "required")
 	}
+	if c.Audit.Sinks == nil {
+		c.Audit.Sinks = []string{"file"}
+	}
+	file := false
 	for i, s := range c.Audit.Sinks {
 		switch s {
 		case "slog":
 		case "file":
-			if c.Audit.Dir == "" {
-				return fieldErr("audit.dir", "required with the file sink")
-			}
+			file = true
 		default:
 			return fieldErr(fmt.Sprintf("audit.sinks[%d]", i), "%q: want slog or file", s)
 		}
 	}
+	if file && c.Audit.Dir == "" {
+		c.Audit.Dir = DefaultAuditDir()
+	}
 	switch c.Audit.Mode {
-	case "", "fail-closed", "fail-open":
+	case "", "fail-closed":
+		if !file {
+			return fieldErr("audit.sinks", "fail-closed (audit.mode's default) needs the file sink: add file, or set audit.mode: fail-open to run without a trail that can refuse calls")
+		}
+	case "fail-open":
 	default:
 		return fieldErr("audit.mode", "%q: want fail-closed or fail-open", c.Audit.Mode)
 	}
@@ -383,6 +395,18 @@ func (c *Config) validate() error {
 		l.ShutdownTimeout = 30 * time.Second
 	}
 	return nil
+}
+
+// DefaultAuditDir is audit.dir when the configuration names none:
+// "audit" in the service's state directory, $STATE_DIRECTORY (set by
+// systemd's StateDirectory=; the first one if several) or else
+// /var/lib/gatehouse.
+func DefaultAuditDir() string {
+	state, _, _ := strings.Cut(os.Getenv("STATE_DIRECTORY"), ":")
+	if state == "" {
+		state = "/var/lib/gatehouse"
+	}
+	return filepath.Join(state, "audit")
 }
 
 func checkURL(path, s string) error {

@@ -3,14 +3,22 @@
 // credentials, policy, masking, approvals, limits), validated at start with
 // errors that name the field.
 //
-// One listener serves:
+// One listener serves the gateway's own endpoints under the reserved
+// prefix /@gatehouse/ and the AWS data path everywhere else:
 //
-//	/            the AWS data path (awsproxy) and its STS endpoint
-//	/approvals/  the approver API and page, behind OIDC bearer tokens
-//	/healthz     liveness: 200 while the process serves
-//	/readyz      readiness: 200 once configured and, with PostgreSQL, the
-//	             approval store answers
-//	/metrics     Prometheus text format
+//	/@gatehouse/approvals/  the approver API and page, behind OIDC bearer tokens
+//	/@gatehouse/healthz     liveness: 200 while the process serves
+//	/@gatehouse/readyz      readiness: 200 while calls can succeed (listening, not
+//	                        draining, a fail-closed audit trail able to record)
+//	/@gatehouse/status      every dependency's check (audit trail, approval store)
+//	/@gatehouse/metrics     Prometheus text format
+//	everything else         the AWS data path (awsproxy) and its STS endpoint
+//
+// "@" is in no S3 bucket name and starts no AWS REST API path, so no AWS
+// request reaches the gateway's endpoints and no bucket is shadowed. The
+// data path is never cleaned or redirected: "//", "." and ".." segments
+// and encoded slashes reach AWS exactly as the client signed them, and
+// policy judges the bucket and key those bytes name.
 //
 // SIGHUP reloads the policy files and the TLS certificate (a bad policy or
 // certificate is logged and the old one keeps serving). SIGTERM and SIGINT stop accepting connections and drain
@@ -171,8 +179,10 @@ func serverHeaderBytes(limit int) int {
 }
 
 // newGateway builds every component from cfg. It reads key files and
-// environment variables and, with PostgreSQL, connects to the store; it
-// makes no other network call except OIDC discovery.
+// environment variables, resolves the AWS credentials (with
+// aws.assumeRole, one sts:GetCallerIdentity), opens the audit trail and,
+// with PostgreSQL, connects to the store; its other network call is OIDC
+// discovery.
 func newGateway(ctx context.Context, cfg *Config, log *slog.Logger) (*gateway, error) {
 	g := &gateway{cfg: cfg, log: log}
 	ok := false
@@ -237,7 +247,8 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger) (*gateway, e
 	if err := g.openApprovals(ctx, verifier); err != nil {
 		return nil, err
 	}
-	g.metrics = newMetrics(g.pendingApprovals, g.auditLost)
+	g.deps = g.dependencies()
+	g.metrics = newMetrics(g.pendingApprovals, g.auditLost, g.deps, g.up)
 
 	auditLog := slices.Contains(cfg.Audit.Sinks, "slog")
 	g.proxy, err = awsproxy.New(awsproxy.Config{
@@ -270,7 +281,14 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger) (*gateway, e
 	return g, nil
 }
 
-// credentialSource builds the credentials the gateway re-signs with.
+// credentialCheckTimeout bounds resolving the gateway's AWS credentials
+// (and, with aws.assumeRole, the STS call that checks them) at start.
+const credentialCheckTimeout = 30 * time.Second
+
+// credentialSource builds the credentials the gateway re-signs with. It
+// resolves them, and with aws.assumeRole checks them with STS
+// (GetCallerIdentity), so that a gateway that could not sign any call
+// does not start and -check names the problem.
 func credentialSource(ctx context.Context, cfg *Config, roles []awsproxy.Role) (awsproxy.CredentialSource, error) {
 	var base aws.CredentialsProvider
 	if cfg.AWS.Credentials == "static" {
@@ -309,12 +327,25 @@ func credentialSource(ctx context.Context, cfg *Config, roles []awsproxy.Role) (
 	if ac.Credentials == nil {
 		return nil, fmt.Errorf("gateway: aws.credentials: the default chain found no credentials")
 	}
+	// Resolve the credentials now: the SDK chain is lazy, and a gateway
+	// that cannot resolve them would answer every call with a 500.
+	rctx, cancel := context.WithTimeout(ctx, credentialCheckTimeout)
+	defer cancel()
+	if _, err := ac.Credentials.Retrieve(rctx); err != nil {
+		return nil, fmt.Errorf("gateway: aws.credentials: %s: no usable AWS credentials: %w", cfg.AWS.Credentials, err)
+	}
 	base = ac.Credentials
 	if cfg.AWS.AssumeRole {
 		if ac.Region == "" {
 			ac.Region = "us-east-1"
 		}
-		src, err := awsproxy.NewAssumeRoleSource(ctx, awsproxy.AssumeRoleConfig{Client: sts.NewFromConfig(ac), Roles: roles})
+		client := sts.NewFromConfig(ac)
+		// AssumeRole per session needs STS to accept these credentials:
+		// ask it who they are, which needs no permission.
+		if _, err := client.GetCallerIdentity(rctx, &sts.GetCallerIdentityInput{}); err != nil {
+			return nil, fmt.Errorf("gateway: aws.assumeRole: STS did not accept the gateway's credentials (sts:GetCallerIdentity in %s): %w", ac.Region, err)
+		}
+		src, err := awsproxy.NewAssumeRoleSource(ctx, awsproxy.AssumeRoleConfig{Client: client, Roles: roles})
 		if err != nil {
 			return nil, fmt.Errorf("gateway: aws.assumeRole: %w", err)
 		}
@@ -335,6 +366,7 @@ type gateway struct {
 	proxy    http.Handler
 	metrics  *metrics
 	ready    atomic.Bool
+	deps     []*dependency
 	cert     *atomic.Pointer[tls.Certificate] // nil without TLS
 	trail    *audit.Trail                     // nil without the file sink
 	stop     []func()
@@ -405,7 +437,7 @@ func (g *gateway) openApprovals(ctx context.Context, verifier *identity.Verifier
 		return fmt.Errorf("gateway: approvals: %w", err)
 	}
 	bearer := &identity.Bearer{Verifier: verifier}
-	g.approver = http.StripPrefix("/approvals", bearer.Wrap(h))
+	g.approver = http.StripPrefix(OwnPrefix+"approvals", bearer.Wrap(h))
 
 	jctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -415,36 +447,6 @@ func (g *gateway) openApprovals(ctx context.Context, verifier *identity.Verifier
 	}()
 	g.stop = append(g.stop, func() { cancel(); <-done })
 	return nil
-}
-
-// routes is the one mux of the listener.
-func (g *gateway) routes() http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("/approvals/", g.approver)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, "ok\n")
-	})
-	mux.HandleFunc("GET /readyz", g.readyz)
-	mux.Handle("GET /metrics", g.metrics.handler())
-	mux.Handle("/", g.proxy)
-	return mux
-}
-
-func (g *gateway) readyz(w http.ResponseWriter, r *http.Request) {
-	if !g.ready.Load() {
-		http.Error(w, "not ready\n", http.StatusServiceUnavailable)
-		return
-	}
-	if g.pg != nil {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if _, err := g.pg.List(ctx, approval.Filter{State: approval.Pending, Limit: 1}); err != nil {
-			g.log.Warn("readyz: approval store unreachable", "err", err)
-			http.Error(w, "approval store unreachable\n", http.StatusServiceUnavailable)
-			return
-		}
-	}
-	io.WriteString(w, "ready\n")
 }
 
 // reload re-reads the policy files; on error the old policy keeps serving.
@@ -525,6 +527,7 @@ func (g *gateway) openAudit(cfg *Config) (*audit.Trail, audit.Recorder, error) {
 		if trail, err = audit.NewTrail(audit.TrailConfig{Sink: sink, Mode: mode, Logger: g.log}); err != nil {
 			return nil, nil, fmt.Errorf("gateway: audit: %w", err)
 		}
+		g.log.Info("audit trail", "dir", cfg.Audit.Dir, "mode", mode.String())
 		g.trail = trail
 		g.stop = append(g.stop, func() { trail.Close() })
 	}

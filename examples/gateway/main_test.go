@@ -70,14 +70,19 @@ type env struct {
 	// slow, if set, receives a value when the S3 stand-in starts serving
 	// an object named "slow", which it then answers after 500ms.
 	slow chan struct{}
-	// s3Tokens are the X-Amz-Security-Token values the S3 stand-in saw.
-	mu       sync.Mutex
-	s3Tokens []string
-	t        *testing.T
-	dir      string
-	idp      *testidp.IdP
-	s3URL    string
-	policy   string
+	// s3Tokens are the X-Amz-Security-Token values the S3 stand-in saw;
+	// s3Targets the request targets (path and query) exactly as they came
+	// off the wire, and s3Errors the requests the stand-in refused itself.
+	mu        sync.Mutex
+	s3Tokens  []string
+	s3Targets []string
+	s3Errors  []string
+	t         *testing.T
+	dir       string
+	idp       *testidp.IdP
+	backend   *s3mem.Backend
+	s3URL     string
+	policy    string
 }
 
 func newEnv(t *testing.T) *env {
@@ -105,14 +110,37 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	fake := gofakes3.New(backend, gofakes3.WithV4Auth(map[string]string{upstreamKey: upstreamSecret})).Server()
-	e := &env{t: t, dir: t.TempDir(), idp: idp, slow: make(chan struct{}, 1)}
+	// gofakes3 checks signatures over the decoded path encoded again, so
+	// it refuses a request whose path encodes "/" or "." (%2F, %2E), which
+	// AWS accepts: S3 signs the path as sent. The stand-in checks those
+	// signatures itself, over the exact request target, and hands them to
+	// a gofakes3 without authentication over the same buckets.
+	unauthenticated := gofakes3.New(backend).Server()
+	e := &env{t: t, dir: t.TempDir(), idp: idp, backend: backend, slow: make(chan struct{}, 1)}
+	// The default audit.dir is under $STATE_DIRECTORY: never the machine's
+	// /var/lib/gatehouse in tests.
+	t.Setenv("STATE_DIRECTORY", filepath.Join(e.dir, "state"))
 	s3srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e.mu.Lock()
 		e.s3Tokens = append(e.s3Tokens, r.Header.Get("X-Amz-Security-Token"))
+		e.s3Targets = append(e.s3Targets, r.RequestURI)
 		e.mu.Unlock()
 		if strings.HasSuffix(r.URL.Path, "/slow") {
 			e.slow <- struct{}{}
 			time.Sleep(500 * time.Millisecond)
+		}
+		if target := strings.ToUpper(r.RequestURI); strings.Contains(target, "%2F") || strings.Contains(target, "%2E") {
+			body, _ := io.ReadAll(r.Body)
+			if _, err := sigv4test.Verify(r, body, aws.Credentials{AccessKeyID: upstreamKey, SecretAccessKey: upstreamSecret}); err != nil {
+				e.mu.Lock()
+				e.s3Errors = append(e.s3Errors, r.RequestURI+": "+err.Error())
+				e.mu.Unlock()
+				http.Error(w, err.Error(), http.StatusForbidden)
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			unauthenticated.ServeHTTP(w, r)
+			return
 		}
 		fake.ServeHTTP(w, r)
 	}))
@@ -161,10 +189,25 @@ approvals:
   store: memory
 audit:
   sinks: [slog]
+  mode: fail-open
 limits:
   maxSkew: 5m
   shutdownTimeout: 5s
 `, e.idp.Issuer, testAudience, filepath.Join(e.dir, "session.key"), testRoleARN, e.s3URL, e.policy)
+}
+
+// baseAudit is the audit section of config: the slog lines only, which
+// records nothing a call could wait for, so fail-open.
+const baseAudit = "audit:\n  sinks: [slog]\n  mode: fail-open\n"
+
+// withAudit is config with its audit section replaced by section.
+func (e *env) withAudit(section string) string {
+	e.t.Helper()
+	cfg := e.config()
+	if !strings.Contains(cfg, baseAudit) {
+		e.t.Fatal("the test config has no audit section to replace")
+	}
+	return strings.Replace(cfg, baseAudit, section, 1)
 }
 
 // running is a gateway started by run in-process.
@@ -285,7 +328,7 @@ func TestGateway(t *testing.T) {
 	gw := e.start(e.config())
 	ctx := context.Background()
 
-	for _, p := range []string{"/healthz", "/readyz"} {
+	for _, p := range []string{OwnPrefix + "healthz", OwnPrefix + "readyz"} {
 		if code, body := get(t, gw.url+p); code != http.StatusOK {
 			t.Errorf("GET %s = %d %q, want 200", p, code, body)
 		}
@@ -321,7 +364,7 @@ func TestGateway(t *testing.T) {
 		t.Fatal("a stranger listed buckets")
 	}
 
-	_, metrics := get(t, gw.url+"/metrics")
+	_, metrics := get(t, gw.url+OwnPrefix+"metrics")
 	for _, want := range []string{
 		`gatehouse_requests_total{action="s3:ListAllMyBuckets",decision="allow"} 1`,
 		`gatehouse_requests_total{action="s3:PutObject",decision="deny"} 1`,
@@ -374,7 +417,7 @@ func TestReload(t *testing.T) {
 	hup(t, gw, `"msg":"policy reloaded"`)
 	wantCode(t, put(), "AccessDenied")
 
-	_, metrics := get(t, gw.url+"/metrics")
+	_, metrics := get(t, gw.url+OwnPrefix+"metrics")
 	for _, want := range []string{`gatehouse_policy_reloads_total{result="error"} 1`, `gatehouse_policy_reloads_total{result="ok"} 1`} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %s", want)
@@ -434,6 +477,8 @@ func TestStartErrors(t *testing.T) {
 			}
 		})
 	}
+	// -check asks STS about the base key when assumeRole is set.
+	t.Setenv("AWS_ENDPOINT_URL_STS", fakeSTS(t, upstreamKey, upstreamSecret))
 	for name, cfg := range map[string]string{
 		"static":             e.config(),
 		"static, assumeRole": strings.Replace(e.config(), "  credentials: static\n", "  credentials: static\n  assumeRole: true\n  region: eu-west-1\n", 1),
@@ -447,14 +492,14 @@ func TestStartErrors(t *testing.T) {
 }
 
 // TestApproval: a destructive call on a production bucket is held until
-// an approver approves it through /approvals/ with an OIDC bearer token;
+// an approver approves it through /@gatehouse/approvals/ with an OIDC bearer token;
 // the pending gauge sees it meanwhile.
 func TestApproval(t *testing.T) {
 	e := newEnv(t)
 	gw := e.start(e.config())
 	ctx := context.Background()
 
-	if code, _ := get(t, gw.url+"/approvals/approvals?state=pending"); code != http.StatusUnauthorized {
+	if code, _ := get(t, gw.url+OwnPrefix+"approvals/approvals?state=pending"); code != http.StatusUnauthorized {
 		t.Fatalf("approval API without a token = %d, want 401", code)
 	}
 	token, err := e.idp.Token("alice")
@@ -462,7 +507,7 @@ func TestApproval(t *testing.T) {
 		t.Fatal(err)
 	}
 	approver := func(method, path string) (int, string) {
-		req, _ := http.NewRequestWithContext(ctx, method, gw.url+"/approvals"+path, strings.NewReader(`{"reason":"ticket 42"}`))
+		req, _ := http.NewRequestWithContext(ctx, method, gw.url+OwnPrefix+"approvals"+path, strings.NewReader(`{"reason":"ticket 42"}`))
 		req.Header.Set("Authorization", "Bearer "+token)
 		req.Header.Set("Content-Type", "application/json")
 		resp, err := http.DefaultClient.Do(req)
@@ -481,7 +526,7 @@ func TestApproval(t *testing.T) {
 			if !ok {
 				continue
 			}
-			resp, err := http.Get(gw.url + "/metrics")
+			resp, err := http.Get(gw.url + OwnPrefix + "metrics")
 			if err != nil {
 				approved <- err.Error()
 				return
@@ -505,7 +550,7 @@ func TestApproval(t *testing.T) {
 	if err != nil {
 		t.Fatalf("DeleteBucket after approval: %v", err)
 	}
-	_, metrics := get(t, gw.url+"/metrics")
+	_, metrics := get(t, gw.url+OwnPrefix+"metrics")
 	if !strings.Contains(metrics, `gatehouse_requests_total{action="s3:DeleteBucket",decision="approve"} 1`) {
 		t.Errorf("/metrics lacks the approved DeleteBucket:\n%s", metrics)
 	}
@@ -531,13 +576,13 @@ func TestPostgres(t *testing.T) {
 	t.Setenv("GATEHOUSE_TEST_DSN", dsn)
 	cfg := strings.Replace(e.config(), "  store: memory\n", "  store: postgres\n  dsnEnv: GATEHOUSE_TEST_DSN\n  schema: "+schema+"\n", 1)
 	gw := e.start(cfg)
-	if code, body := get(t, gw.url+"/readyz"); code != http.StatusOK {
+	if code, body := get(t, gw.url+OwnPrefix+"readyz"); code != http.StatusOK {
 		t.Fatalf("/readyz = %d %q", code, body)
 	}
 	if _, err := s3Client(e.agent(gw.url, "agent")).ListBuckets(context.Background(), &s3.ListBucketsInput{}); err != nil {
 		t.Fatalf("ListBuckets: %v", err)
 	}
-	_, metrics := get(t, gw.url+"/metrics")
+	_, metrics := get(t, gw.url+OwnPrefix+"metrics")
 	if !strings.Contains(metrics, "gatehouse_approvals_pending 0") {
 		t.Error("/metrics lacks the pending gauge read from PostgreSQL")
 	}
@@ -580,7 +625,7 @@ func TestDrain(t *testing.T) {
 	if r.err != nil || r.body != "worth the wait" {
 		t.Fatalf("in-flight GetObject = %q, %v; want it drained", r.body, r.err)
 	}
-	if _, err := http.Get(gw.url + "/healthz"); err == nil {
+	if _, err := http.Get(gw.url + OwnPrefix + "healthz"); err == nil {
 		t.Error("the gateway still answers after shutdown")
 	}
 }
@@ -603,7 +648,7 @@ func TestTLS(t *testing.T) {
 
 	second := e.selfSigned(2)
 	hup(t, gw, `"msg":"TLS certificate reloaded"`)
-	resp, err := trusting(second).Get(gw.url + "/healthz")
+	resp, err := trusting(second).Get(gw.url + OwnPrefix + "healthz")
 	if err != nil {
 		t.Fatalf("GET /healthz with the rotated certificate: %v", err)
 	}
@@ -659,10 +704,7 @@ func trusting(cert *x509.Certificate) *http.Client {
 func TestFileAudit(t *testing.T) {
 	e := newEnv(t)
 	dir, rec := filepath.Join(t.TempDir(), "trail"), filepath.Join(t.TempDir(), "sessions")
-	cfg := strings.Replace(e.config(), "audit:\n  sinks: [slog]\n", "audit:\n  sinks: [slog, file]\n  dir: "+dir+"\n  recordingsDir: "+rec+"\n", 1)
-	if cfg == e.config() {
-		t.Fatal("the test config has no audit section to replace")
-	}
+	cfg := e.withAudit("audit:\n  sinks: [slog, file]\n  dir: " + dir + "\n  recordingsDir: " + rec + "\n")
 	gw := e.start(cfg)
 	if _, err := s3Client(e.agent(gw.url, "agent")).ListBuckets(context.Background(), &s3.ListBucketsInput{}); err != nil {
 		t.Fatal(err)
@@ -695,12 +737,13 @@ func TestFileAudit(t *testing.T) {
 func TestAuditConfigErrors(t *testing.T) {
 	e := newEnv(t)
 	for _, tc := range []struct{ name, audit, field string }{
-		{"file without dir", "audit:\n  sinks: [file]\n", "audit.dir"},
+		{"fail-closed without the file sink", "audit:\n  sinks: [slog]\n", "audit.sinks: fail-closed"},
+		{"fail-closed with no sink", "audit:\n  sinks: []\n", "audit.sinks: fail-closed"},
 		{"unknown sink", "audit:\n  sinks: [kafka]\n", "audit.sinks[0]"},
 		{"bad mode", "audit:\n  sinks: [slog]\n  mode: maybe\n", "audit.mode"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := strings.Replace(e.config(), "audit:\n  sinks: [slog]\n", tc.audit, 1)
+			cfg := e.withAudit(tc.audit)
 			var stdout, stderr bytes.Buffer
 			err := run(context.Background(), []string{"-config", e.write("bad.yaml", cfg), "-check"}, &stdout, &stderr)
 			if err == nil || !strings.Contains(err.Error(), tc.field) {
@@ -742,6 +785,11 @@ func TestAssumeRoleAndWebhook(t *testing.T) {
 		form, _ := url.ParseQuery(string(body))
 		mu.Lock()
 		defer mu.Unlock()
+		if err == nil && form.Get("Action") == "GetCallerIdentity" {
+			// The gateway checks its base key at start.
+			callerIdentity(w, "arn:aws:iam::111122223333:user/gatehouse-base")
+			return
+		}
 		if err != nil || form.Get("Action") != "AssumeRole" {
 			refused = append(refused, fmt.Sprintf("%v: %v", err, form))
 			http.Error(w, "refused", http.StatusForbidden)
@@ -818,7 +866,7 @@ func TestAssumeRoleAndWebhook(t *testing.T) {
 	go func() {
 		select {
 		case p := <-hooks:
-			req, _ := http.NewRequest(http.MethodPost, gw.url+"/approvals/approvals/"+p.ID+"/approve", strings.NewReader(`{"reason":"change 7"}`))
+			req, _ := http.NewRequest(http.MethodPost, gw.url+OwnPrefix+"approvals/approvals/"+p.ID+"/approve", strings.NewReader(`{"reason":"change 7"}`))
 			req.Header.Set("Authorization", "Bearer "+token)
 			req.Header.Set("Content-Type", "application/json")
 			resp, err := http.DefaultClient.Do(req)

@@ -18,6 +18,7 @@ import (
 //	gatehouse_approvals_pending                  pending approval records (read on scrape)
 //	gatehouse_audit_dropped_total                audit events the file trail could not write
 //	gatehouse_policy_reloads_total{result}       SIGHUP policy reloads, ok or error
+//	gatehouse_dependency_up{dependency}          1 while a dependency's check passes (read on scrape)
 //
 // The action label is bounded by the operation catalog; calls the catalog
 // cannot classify count as "unknown".
@@ -29,7 +30,7 @@ type metrics struct {
 	reloads  *prometheus.CounterVec
 }
 
-func newMetrics(pending func() (float64, error), auditLost func() float64) *metrics {
+func newMetrics(pending func() (float64, error), auditLost func() float64, deps []*dependency, up func(*dependency) float64) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -60,6 +61,13 @@ func newMetrics(pending func() (float64, error), auditLost func() float64) *metr
 		}
 		return n
 	})
+	for _, d := range deps {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "gatehouse_dependency_up",
+			Help:        "1 while the dependency's check passes, 0 while it fails (checked on scrape); /@gatehouse/status says what each one affects.",
+			ConstLabels: prometheus.Labels{"dependency": d.name},
+		}, func() float64 { return up(d) }))
+	}
 	m.reg.MustRegister(m.requests, m.latency, m.drops, m.reloads, pendingGauge,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -52,7 +52,7 @@ rules:
     when: request.resources.exists(r, r.iamLike("arn:aws:s3:::sandbox-1*"))
 `)
 	dir, rec := filepath.Join(t.TempDir(), "trail"), filepath.Join(t.TempDir(), "sessions")
-	cfg := strings.Replace(e.config(), "audit:\n  sinks: [slog]\n", "audit:\n  sinks: [slog, file]\n  dir: "+dir+"\n  recordingsDir: "+rec+"\n", 1)
+	cfg := e.withAudit("audit:\n  sinks: [slog, file]\n  dir: " + dir + "\n  recordingsDir: " + rec + "\n")
 	cfg = strings.Replace(cfg, "upstreams:\n  s3: "+e.s3URL+"\n", "upstreams:\n  s3: "+e.s3URL+"\n  secretsmanager: "+sm.URL+"\n", 1)
 	cfg = strings.Replace(cfg, `["starter:mcp-agents", `+e.policy+"]", "["+open+"]", 1)
 	if !strings.Contains(cfg, "["+open+"]") {

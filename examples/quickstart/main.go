@@ -317,7 +317,6 @@ func (w *world) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	mux := http.NewServeMux()
 	gw, err := listenURL()
 	if err != nil {
 		return err
@@ -339,7 +338,7 @@ func (w *world) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	w.broker, err = approval.New(approval.Config{Store: store, URLBase: gw.url + "/approvals/ui/", Events: awsproxy.ApprovalEvents(w.trail)})
+	w.broker, err = approval.New(approval.Config{Store: store, URLBase: gw.url + awsproxy.OwnPrefix + "approvals/ui/", Events: awsproxy.ApprovalEvents(w.trail)})
 	if err != nil {
 		return err
 	}
@@ -365,10 +364,13 @@ func (w *world) start(ctx context.Context) error {
 		return err
 	}
 	bearer := &identity.Bearer{Verifier: verifier}
-	mux.Handle("/approvals/", http.StripPrefix("/approvals", bearer.Wrap(approvals)))
-	mux.Handle("/", handler)
+	// The gateway's own endpoints live under awsproxy.OwnPrefix, where no
+	// AWS request can land; the data path is never behind a ServeMux,
+	// which would clean "//", "." and ".." out of S3 keys.
+	own := http.NewServeMux()
+	own.Handle(awsproxy.OwnPrefix+"approvals/", http.StripPrefix(awsproxy.OwnPrefix+"approvals", bearer.Wrap(approvals)))
 	w.gateway = gw.url
-	w.stop = append(w.stop, gw.serve(mux))
+	w.stop = append(w.stop, gw.serve(awsproxy.Router{Own: own, Data: handler}))
 	return nil
 }
 
@@ -426,7 +428,7 @@ func (w *world) approveNext(ctx context.Context) {
 		return
 	}
 	call := func(method, path string) (*http.Response, error) {
-		req, _ := http.NewRequestWithContext(ctx, method, w.gateway+"/approvals"+path, strings.NewReader(`{"reason":"checked the ticket"}`))
+		req, _ := http.NewRequestWithContext(ctx, method, w.gateway+awsproxy.OwnPrefix+"approvals"+path, strings.NewReader(`{"reason":"checked the ticket"}`))
 		req.Header.Set("Authorization", "Bearer "+token)
 		req.Header.Set("Content-Type", "application/json")
 		return http.DefaultClient.Do(req)

@@ -1,4 +1,4 @@
-package main
+package awsproxy
 
 import (
 	"bufio"
@@ -28,11 +28,11 @@ func FuzzRouter(f *testing.F) {
 		sent := req.URL.EscapedPath()
 		var where string
 		var seen string
-		rt := router{
-			own: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rt := Router{
+			Own: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				where, seen = "own", r.URL.Path
 			}),
-			data: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			Data: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				where, seen = "data", r.URL.EscapedPath()
 			}),
 		}

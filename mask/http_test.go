@@ -212,7 +212,14 @@ func TestMaskResponseErrors(t *testing.T) {
 		{"unknown encoding", response([]byte("x"), "Content-Type", "application/json", "Content-Encoding", "br"), ErrUnsupported, nil},
 		{"bad gzip", response([]byte("not gzip"), "Content-Type", "application/json", "Content-Encoding", "gzip"), nil,
 			func(err error) bool { var e *SyntaxError; return errors.As(err, &e) }},
-		{"unknown content type", response([]byte("hunter2"), "Content-Type", "text/plain"), ErrUnsupported, nil},
+		{"text body for path rules", response([]byte("hunter2"), "Content-Type", "text/plain"), ErrUnsupported, nil},
+		{"binary body", response([]byte("hunter2"), "Content-Type", "image/png"), ErrUnmaskable, nil},
+		{"partial body", func() *http.Response {
+			r := response([]byte(`{"SecretString":"hunter2"`), "Content-Type", "application/json")
+			r.StatusCode = http.StatusPartialContent
+			r.Header.Set("Content-Range", "bytes 0-24/100")
+			return r
+		}(), ErrUnmaskable, nil},
 		{"invalid JSON", response([]byte(`{"SecretString":"hunter2"`), "Content-Type", "application/json"), nil,
 			func(err error) bool { var e *SyntaxError; return errors.As(err, &e) && e.Format == JSON }},
 		{"invalid XML", response([]byte(`<a>hunter2`), "Content-Type", "text/xml"), nil,

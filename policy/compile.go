@@ -673,3 +673,42 @@ func dedupeKeys(keys []indexKey) []indexKey {
 	})
 	return slices.Compact(keys)
 }
+
+// MaskUse is a rule that carries masks, with what Compile proved about the
+// requests the rule can match (see "Rule index" in the package doc). Tools
+// such as examples/policycheck use it to check masks against the
+// operations a rule can reach.
+type MaskUse struct {
+	Rule   string // the rule's name
+	Source string // "file:line:column", or "rules[i]" for rules built in Go
+	Masks  []Mask
+	// Services and ActionPrefixes bound the requests the rule can match:
+	// request.service is one of Services or the IAM prefix of
+	// request.action is one of ActionPrefixes. Both are nil when the
+	// condition does not pin either, and the rule may match any request.
+	Services, ActionPrefixes []string
+}
+
+// MaskUses lists the allow and approve rules that carry masks, in policy
+// order.
+func (p *Policy) MaskUses() []MaskUse {
+	if p == nil {
+		return nil
+	}
+	var out []MaskUse
+	for _, r := range p.rules {
+		if len(r.masks) == 0 || r.effect == Deny {
+			continue
+		}
+		u := MaskUse{Rule: r.name, Source: r.where, Masks: slices.Clone(r.masks)}
+		for _, k := range r.keys {
+			if k.action {
+				u.ActionPrefixes = append(u.ActionPrefixes, k.value)
+			} else {
+				u.Services = append(u.Services, k.value)
+			}
+		}
+		out = append(out, u)
+	}
+	return out
+}

@@ -216,3 +216,39 @@ func TestMaskPathsCompileAtLoad(t *testing.T) {
 		}
 	}
 }
+
+func TestMaskUses(t *testing.T) {
+	cfg, err := Parse("p.yaml", []byte(`rules:
+  - name: deny-all
+    effect: deny
+    when: request.service == "iam"
+  - name: no-masks
+    effect: allow
+    when: request.service == "s3"
+  - name: ddb
+    effect: allow
+    when: request.service in ["dynamodb", "sqs"] || request.action.startsWith("s3:")
+    mask: [aws-secrets]
+  - name: anything
+    effect: approve
+    when: "true"
+    mask: [{path: a.b, strategy: redact, onUnmaskable: pass}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Compile(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	uses := p.MaskUses()
+	if len(uses) != 2 {
+		t.Fatalf("uses = %+v", uses)
+	}
+	if u := uses[0]; u.Rule != "ddb" || u.Source != "p.yaml:8:5" || fmt.Sprint(u.Services) != "[dynamodb sqs]" || fmt.Sprint(u.ActionPrefixes) != "[s3]" || u.Masks[0].Profile != "aws-secrets" {
+		t.Errorf("ddb: %+v", u)
+	}
+	if u := uses[1]; u.Rule != "anything" || u.Services != nil || u.ActionPrefixes != nil || u.Masks[0].OnUnmaskable != Pass {
+		t.Errorf("anything: %+v", u)
+	}
+}

@@ -7,14 +7,19 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
@@ -319,5 +324,70 @@ rules:
 	}
 	if call := lastCall(t, h, "PutObject"); call.Forwarded || call.Err == nil || !strings.Contains(call.Err.Message, "the call was not made") {
 		t.Fatalf("call = forwarded %v, err %v", call.Forwarded, call.Err)
+	}
+}
+
+// TestMaskWithheldKeepsUpstreamErrorStatus: when the upstream answered
+// with an error the masks cannot read, the withheld answer keeps the
+// upstream's status, so the standard retryer retries exactly what it
+// would have retried unmasked (a 503) and nothing else (a 400).
+func TestMaskWithheldKeepsUpstreamErrorStatus(t *testing.T) {
+	for _, tt := range []struct {
+		status   int
+		wantHits int64
+	}{{http.StatusServiceUnavailable, 3}, {http.StatusBadRequest, 1}} {
+		t.Run(http.StatusText(tt.status), func(t *testing.T) {
+			var hits atomic.Int64
+			up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				hits.Add(1)
+				io.Copy(io.Discard, r.Body)
+				w.Header().Set("Content-Type", "text/html")
+				w.WriteHeader(tt.status)
+				io.WriteString(w, "<html><body>upstream trouble</body></html>")
+			}))
+			defer up.Close()
+			yml := `
+rules:
+  - name: secrets
+    effect: allow
+    when: request.service == "secretsmanager"
+    mask: [{path: SecretString, strategy: redact}]
+`
+			pc, err := policy.Parse("p.yaml", []byte(yml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := policy.Compile(pc, policy.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := newHarness(t, harnessOptions{Upstreams: map[string]string{"secretsmanager": up.URL}, Config: func(c *awsproxy.Config) {
+				c.Stages = []awsproxy.Stage{awsproxy.PolicyStage(policy.NewStaticEngine(p), nil)}
+			}})
+			t.Setenv("AWS_CA_BUNDLE", "")
+			cfg, err := config.LoadDefaultConfig(context.Background(),
+				config.WithRegion(testRegion),
+				config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(clientAKID, clientSecret, "")),
+				config.WithHTTPClient(h.Gateway.Client()),
+				config.WithBaseEndpoint(h.Gateway.URL),
+				config.WithRetryer(func() aws.Retryer {
+					return retry.NewStandard(func(o *retry.StandardOptions) {
+						o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return 0, nil })
+					})
+				}),
+			)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = secretsmanager.NewFromConfig(cfg).GetSecretValue(context.Background(), &secretsmanager.GetSecretValueInput{SecretId: aws.String("db")})
+			var ae smithy.APIError
+			var re *smithyhttp.ResponseError
+			if !errors.As(err, &ae) || ae.ErrorCode() != awsproxy.CodeResponseWithheld || !errors.As(err, &re) || re.HTTPStatusCode() != tt.status {
+				t.Fatalf("err = %v, want %s with status %d", err, awsproxy.CodeResponseWithheld, tt.status)
+			}
+			if hits.Load() != tt.wantHits {
+				t.Fatalf("upstream saw %d calls, want %d", hits.Load(), tt.wantHits)
+			}
+		})
 	}
 }

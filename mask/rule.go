@@ -265,7 +265,7 @@ func New(cfg Config) (*Masker, error) {
 			c.detect = regexDetector{re}
 		}
 		if r.When != "" {
-			if r.JSON == "" || r.Path != "" {
+			if r.JSON == "" {
 				return nil, bad("When", fmt.Errorf("a condition needs a JSON path"))
 			}
 			cond, err := parseCondition(r.When)

@@ -204,7 +204,7 @@ func (h *Handler) artefactBody(c *Call, request bool, contentType, contentEncodi
 	}
 	out, _, err := maskArtefact(m, contentType, contentEncoding, body)
 	if err != nil {
-		return audit.WithheldBody(size, "not JSON, XML or a form, or compressed: it cannot be checked for secrets")
+		return audit.WithheldBody(size, "in a format that cannot be checked for secrets (binary, compressed, or a path rule on text)")
 	}
 	return audit.NewBody(out, int64(len(out)), audit.DefaultMaxBody)
 }

@@ -69,9 +69,14 @@ func AuditEvent(c *Call, phase audit.Phase) *audit.Event {
 		e.Response.ErrorCode = c.Err.code(c.Protocol)
 		e.Response.ErrorMessage = c.Err.Message
 	}
-	if r := c.Masked; r.Masked() {
+	if r := c.Masked; r != nil {
 		for _, en := range r.Entries {
 			e.Masks = append(e.Masks, audit.MaskInfo{Format: string(r.Format), Rule: en.Rule, Path: en.Path, Detector: en.Detector, Strategy: string(en.Strategy), Count: en.Count})
+		}
+		// Rules an obligation let the response pass without (onUnmaskable:
+		// pass): strategy "pass", and why they could not be applied.
+		for _, en := range r.Skipped {
+			e.Masks = append(e.Masks, audit.MaskInfo{Format: string(r.Format), Rule: en.Rule + " (not applied: " + r.SkipReason + ")", Path: en.Path, Detector: en.Detector, Strategy: "pass"})
 		}
 	}
 	return e

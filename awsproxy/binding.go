@@ -347,7 +347,7 @@ func (h *Handler) previewText(c *Call, body []byte) (text string, masked bool, n
 	}
 	out, masked, err := maskArtefact(m, c.Request.Header.Get("Content-Type"), "", body)
 	if err != nil {
-		return "", false, "not shown: the body is neither JSON, XML nor a form and cannot be checked for secrets; the approval is bound to its SHA-256"
+		return "", false, "not shown: the body is in a format that cannot be checked for secrets; the approval is bound to its SHA-256"
 	}
 	return string(out), masked, ""
 }

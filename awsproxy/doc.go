@@ -38,8 +38,39 @@
 //     S3 virtual-hosted requests (bucket.<Config.VirtualHostDomains>) are
 //     forwarded path-style; presigned requests are forwarded as
 //     header-signed requests.
-//  5. Respond. The response streams back; Config.ModifyResponse may
-//     rewrite it; Config.OnDone sees the finished Call.
+//  5. Respond. The response streams back, masked when the decision carries
+//     mask obligations (see Masking); Config.ModifyResponse may rewrite
+//     it; Config.OnDone sees the finished Call.
+//
+// # Masking
+//
+// A decision's mask obligations apply to the response body as it is: its
+// Content-Type picks the walker (JSON, XML, or text for the detectors),
+// not the service's protocol, so an application/json object read from S3
+// is masked by a policy path and the aws-secrets profile finds credentials
+// in a text object (see package mask). Policy paths have one syntax for
+// JSON and XML (package mask/maskpath). Obligations are compiled before the
+// call is forwarded: one this gateway cannot apply (the hash strategy
+// without Config.MaskHashKey) refuses the call with InternalError and
+// nothing reaches AWS. Only calls with obligations buffer their response
+// (up to Config.MaxMaskBody); the others stream.
+//
+// A response an obligation cannot be applied to (a binary body or an
+// unknown media type, an encoding that cannot be decoded, a body over
+// MaxMaskBody, a ranged part that is not the whole object, JSON or XML
+// that does not parse, a text body for a path) is withheld: the client
+// gets the AWS-shaped error ResponseWithheld ([CodeResponseWithheld]) and
+// the call record and audit event carry the reason. The call already ran
+// upstream, so the status is one no SDK retries: 403 when the upstream
+// answered with success (aws-sdk-go-v2's standard retryer, like the other
+// SDKs', retries 500, 502, 503, 504, 429 and throttling and timeout codes;
+// a 502 here made a stock SDK repeat a write three times), the upstream's
+// own status when it answered with an error, so the client retries
+// exactly when it would have retried the unmasked answer. A mask entry
+// with onUnmaskable: pass opts out: when every obligation that cannot be
+// applied says pass, the response goes through without them, and
+// Call.Masked.Skipped and the audit event (strategy "pass") name them and
+// the reason.
 //
 // # Payload modes
 //

@@ -180,7 +180,9 @@ type Call struct {
 	// Approval is the approval record of a call that needed one.
 	Approval *approval.Record
 	// Masked reports what masking changed in the response (paths,
-	// strategies and counts, never values); nil if nothing was masked.
+	// strategies and counts, never values), and in Skipped the mask rules
+	// a response passed without because their obligations say
+	// onUnmaskable: pass; nil if no mask applied.
 	Masked *mask.Report
 
 	// results
@@ -347,6 +349,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if isGetCallerIdentity(c) {
 		h.serveCallerIdentity(cw, c)
+		return
+	}
+	if e := h.checkMasks(c); e != nil {
+		h.refuse(cw, c, e)
 		return
 	}
 	if e := h.auditIntent(ctx, c); e != nil {

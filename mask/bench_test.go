@@ -141,3 +141,50 @@ func TestBenchDocuments(t *testing.T) {
 		t.Fatalf("xml: %d bytes, %+v, %v", len(doc), rep, err)
 	}
 }
+
+// benchPathRules are policy paths (Rule.Path) selecting what
+// benchJSONRules select; unanchored, so they are tried at every level.
+var benchPathRules = []Rule{
+	{Path: "user.password"},
+	{Path: "tokens", Strategy: Partial, Keep: 2},
+	{Path: "apiKey", Strategy: Hash},
+	{Path: "$.NextToken"},
+	{Path: "tags.*"},
+	{Path: "missing.path"},
+	{Path: "note", Strategy: Remove},
+}
+
+// BenchmarkMaskPath1MiB: policy paths on the JSON and XML documents.
+func BenchmarkMaskPath1MiB(b *testing.B) {
+	m, err := New(Config{Rules: benchPathRules, HashKey: testKey})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("json", func(b *testing.B) {
+		doc := benchJSON(1 << 20)
+		benchMask(b, doc, func(d []byte) error { _, _, err := m.MaskJSON(d); return err })
+	})
+	b.Run("xml", func(b *testing.B) {
+		doc := benchXML(1 << 20)
+		benchMask(b, doc, func(d []byte) error { _, _, err := m.MaskXML(d); return err })
+	})
+}
+
+// BenchmarkMaskText1MiB: the aws-secrets profile's S3 object detectors on
+// a 1 MiB text body (a log with a credential every 100 lines).
+func BenchmarkMaskText1MiB(b *testing.B) {
+	var sb strings.Builder
+	for i := 0; sb.Len() < 1<<20; i++ {
+		if i%100 == 0 {
+			fmt.Fprintf(&sb, "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLE%03d\n", i%1000)
+			continue
+		}
+		fmt.Fprintf(&sb, "2026-01-05T10:00:%02dZ INFO request %d served in %d ms by worker-%d\n", i%60, i, i%97, i%8)
+	}
+	doc := []byte(sb.String())
+	m, err := New(Config{Rules: ProfileRules(ProfileAWSSecrets, "s3", "GetObject")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchMask(b, doc, func(d []byte) error { _, _, err := m.Mask("text/plain", d); return err })
+}

@@ -14,13 +14,62 @@
 // immutable and safe for concurrent use: compile once, mask many bodies.
 //
 // Each call masks one document in one pass ([Masker.MaskJSON],
-// [Masker.MaskXML], [Masker.Mask] by content type, [Masker.MaskResponse]
-// for an *http.Response) and returns a [Report]: per rule, the strategy
-// and the number of values masked, never the values, so it can go to an
-// audit trail as it is. Documents that are not well-formed are refused
-// with a *[SyntaxError]: masking fails closed and returns nothing of the
-// document. When nothing matched, the input is returned unchanged (the
-// same slice).
+// [Masker.MaskXML], [Masker.MaskText], [Masker.Mask] by media type,
+// [Masker.MaskResponse] for an *http.Response) and returns a [Report]:
+// per rule, the strategy and the number of values masked, never the
+// values, so it can go to an audit trail as it is. Documents that are not
+// well-formed are refused with a *[SyntaxError]: masking fails closed and
+// returns nothing of the document. When nothing matched, the input is
+// returned unchanged (the same slice).
+//
+// # The body's media type picks the walker
+//
+// Mask and MaskResponse read a body the way its Content-Type says, never
+// the way the service that sent it usually answers: application/json,
+// the x-amz-json types and +json go to the JSON walker; text/xml,
+// application/xml and +xml to the XML walker; other text types (text/*,
+// and application types that hold text such as x-sh, yaml, toml, csv,
+// x-ndjson) are read as UTF-8 text, where only detectors apply. A body
+// with no type, application/octet-stream or binary/octet-stream is
+// sniffed: binary content (invalid UTF-8 or a NUL byte) is unreadable,
+// text that parses as JSON or XML is masked as such, other text as text.
+// Any other type (images, archives, PDF, CBOR, event streams) is
+// unreadable. So an S3 object holding JSON is masked by path whatever the
+// bucket's service speaks, and the aws-secrets profile finds credentials
+// in a text object.
+//
+// # A body that cannot be masked is withheld
+//
+// A rule cannot be applied to a body that is unreadable (binary or of an
+// unknown type, text in a charset that is not ASCII-compatible, a content
+// encoding other than gzip or deflate, JSON or XML that does not parse,
+// more than Config.MaxBody bytes, or a partial 206 response that is not
+// the whole representation), and a rule with a path cannot be applied to
+// text. Then the body is refused with an error matching [ErrUnmaskable]
+// (*[UnsupportedError], *[TooLargeError] or *[SyntaxError]) and nothing
+// of it is returned: the caller answers with an error of its own. A rule
+// may opt out with Rule.SkipUnmaskable: when every rule that cannot be
+// applied skips, the body goes on without them (a text body's detectors
+// still apply) and [Report].Skipped and Report.SkipReason say which rules
+// were skipped and why, for the audit trail. A Masker without rules
+// passes every body. Rules written for one format (Rule.JSON, Rule.XML)
+// are simply not used on the other: pair them, or use Rule.Path.
+//
+// # Policy paths (Rule.Path)
+//
+// Rule.Path takes the one path syntax of policy files, defined by package
+// maskpath and valid for JSON and XML bodies alike:
+//
+//	aws.secret_access_key    secret_access_key directly inside aws, at any depth
+//	$.Credentials.SecretKey  '$.' anchors at the top-level value (the XML root element's children)
+//	Environment.Variables.*  '*': one member or element of any name; Secret* globs a name
+//	**.password              '**': zero or more levels
+//
+// Arrays are transparent (a segment that meets a JSON array applies to
+// each element, as to repeated XML elements); the XML root element stands
+// for the top-level JSON value. Array indexes, conditions and attributes
+// are not part of it: Rule.JSON and Rule.XML keep them for Go callers and
+// the profiles.
 //
 // # JSON paths
 //
@@ -104,8 +153,8 @@
 // # Detectors
 //
 // Detectors read the text of string values (JSON strings after
-// unescaping, XML text after entity decoding) and mask only what they
-// recognise; see the Detect* constants for exactly what each one matches:
+// unescaping, XML text after entity decoding, and a whole text body as
+// one string) and mask only what they recognise; see the Detect* constants for exactly what each one matches:
 // AWS access key ids, secret access keys (40-character runs only next to a
 // name or label containing "secret", or as a whole value that looks random:
 // conservative, to keep hex digests and identifiers readable), STS session
@@ -118,7 +167,7 @@
 // string; with a path, only the strings under it. A path rule without a
 // detector takes precedence over detectors on the strings it selects. A
 // detector rule with Remove removes the member, element or array element
-// whose string it matched.
+// whose string it matched; in a text body it deletes the match.
 //
 // # Strategies
 //
@@ -173,6 +222,12 @@
 //	cognito-identity GetCredentialsForIdentity Credentials.SecretKey, Credentials.SessionToken,
 //	                                           Credentials.AccessKeyId (partial, last 4)
 //	cognito-identity GetOpenIdToken, GetOpenIdTokenForDeveloperIdentity   Token
+//	s3              GetObject                  detectors: secret access keys, session tokens,
+//	                                           private keys (redact), access key ids (partial, last 4)
+//
+// S3 object content is user data in any format, so the profile reads it
+// with detectors, which apply to JSON, XML and text alike; a binary object
+// cannot be read and is withheld unless the obligation opts out.
 //
 // Every entry is tested with the AWS SDK for Go v2 client of its service
 // (package mask/sdktest): the SDK parses the masked response and sees the
@@ -185,10 +240,14 @@
 // Config.MaxBody ([DefaultMaxBody], 10 MiB) before and after
 // decompression; past the bound it returns a *[TooLargeError] (matching
 // [ErrTooLarge]). It decodes Content-Encoding gzip, x-gzip and deflate
-// (zlib or raw); other encodings are an *[UnsupportedError]. It then masks
-// by Content-Type (JSON: application/json, application/x-amz-json-1.0 and
-// -1.1, +json; XML: text/xml, application/xml, +xml; anything else is
-// sniffed from the first byte, and refused if neither).
+// (zlib or raw); other encodings are an *[UnsupportedError]. A 206
+// response is masked only when its Content-Range is the whole
+// representation (bytes 0-(N-1)/N; its Content-Range is then rewritten
+// for the masked length): any other part is refused, because a fragment
+// does not parse and a secret cut at a part boundary escapes the
+// detectors. It then masks by Content-Type as above. With every rule
+// skipping (Rule.SkipUnmaskable), an unreadable response goes on as it
+// came, a body over the bound streamed past the bytes already read.
 //
 // A masked body is sent decoded: Content-Encoding is removed (every client
 // accepts an identity body), Content-Length is set and Transfer-Encoding

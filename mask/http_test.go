@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"hash/crc64"
 	"io"
@@ -212,7 +213,14 @@ func TestMaskResponseErrors(t *testing.T) {
 		{"unknown encoding", response([]byte("x"), "Content-Type", "application/json", "Content-Encoding", "br"), ErrUnsupported, nil},
 		{"bad gzip", response([]byte("not gzip"), "Content-Type", "application/json", "Content-Encoding", "gzip"), nil,
 			func(err error) bool { var e *SyntaxError; return errors.As(err, &e) }},
-		{"unknown content type", response([]byte("hunter2"), "Content-Type", "text/plain"), ErrUnsupported, nil},
+		{"text body for path rules", response([]byte("hunter2"), "Content-Type", "text/plain"), ErrUnsupported, nil},
+		{"binary body", response([]byte("hunter2"), "Content-Type", "image/png"), ErrUnmaskable, nil},
+		{"partial body", func() *http.Response {
+			r := response([]byte(`{"SecretString":"hunter2"`), "Content-Type", "application/json")
+			r.StatusCode = http.StatusPartialContent
+			r.Header.Set("Content-Range", "bytes 0-24/100")
+			return r
+		}(), ErrUnmaskable, nil},
 		{"invalid JSON", response([]byte(`{"SecretString":"hunter2"`), "Content-Type", "application/json"), nil,
 			func(err error) bool { var e *SyntaxError; return errors.As(err, &e) && e.Format == JSON }},
 		{"invalid XML", response([]byte(`<a>hunter2`), "Content-Type", "text/xml"), nil,
@@ -284,4 +292,90 @@ func TestMaskByContentType(t *testing.T) {
 	if _, _, err := m.Mask("text/plain", []byte("s=x")); !errors.Is(err, ErrUnsupported) {
 		t.Errorf("text/plain: %v", err)
 	}
+}
+
+// FuzzMaskResponse drives MaskResponse with any status, media type,
+// content coding, range and checksum: it never panics; a refusal leaves
+// no body behind and matches ErrUnmaskable; a masked body is sent
+// identity-encoded with a Content-Length, a checksum and (for a whole 206)
+// a Content-Range that describe it; a body passed unmasked goes on byte
+// for byte as it came.
+func FuzzMaskResponse(f *testing.F) {
+	for _, s := range []struct {
+		status          int
+		ct, ce, cr      string
+		body            string
+		compress, crc32 bool
+	}{
+		{200, "application/json", "", "", `{"secret":"s","n":"x"}`, false, true},
+		{200, "application/json", "gzip", "", `{"secret":"s"}`, true, true},
+		{200, "text/xml", "deflate", "", `<r><secret>s</secret></r>`, true, false},
+		{206, "application/json", "", "bytes 0-13/14", `{"secret":"s"}`, false, true},
+		{206, "text/plain", "", "bytes 0-3/99", `SECR`, false, false},
+		{200, "text/plain", "", "", "key SECRET12 here", false, true},
+		{200, "image/png", "", "", "\x89PNG", false, false},
+		{200, "application/json", "br", "", "x", false, false},
+		{404, "application/xml", "", "", `<Error><Code>NoSuchKey</Code></Error>`, false, false},
+	} {
+		f.Add(s.status, s.ct, s.ce, s.cr, []byte(s.body), s.compress, s.crc32)
+	}
+	strict := mustNew(f, Rule{Path: "secret"}, Rule{Pattern: `SECRET[0-9]+`})
+	skipping := mustNew(f, Rule{Path: "secret", SkipUnmaskable: true}, Rule{Pattern: `SECRET[0-9]+`, SkipUnmaskable: true})
+	f.Fuzz(func(t *testing.T, status int, ct, ce, cr string, body []byte, compress, withCRC bool) {
+		if status < 100 || status > 599 {
+			return
+		}
+		wire := body
+		if compress && (ce == "gzip" || ce == "deflate") {
+			coding := map[string]string{"gzip": "gzip", "deflate": "zlib"}[ce]
+			wire = encode(t, coding, body)
+		}
+		for _, m := range []*Masker{strict, skipping} {
+			r := response(wire, "Content-Type", ct)
+			r.StatusCode = status
+			if ce != "" {
+				r.Header.Set("Content-Encoding", ce)
+			}
+			if cr != "" {
+				r.Header.Set("Content-Range", cr)
+			}
+			if withCRC {
+				r.Header.Set("X-Amz-Checksum-Crc32", base64.StdEncoding.EncodeToString(be32(crc32.ChecksumIEEE(wire))))
+			}
+			tracker := &closeTracker{Reader: r.Body}
+			r.Body = tracker
+			rep, err := m.MaskResponse(r)
+			if err != nil {
+				if !errors.Is(err, ErrUnmaskable) || r.Body != http.NoBody || !tracker.closed {
+					t.Fatalf("refusal: %v, body %T, closed %v", err, r.Body, tracker.closed)
+				}
+				if m == skipping {
+					t.Fatalf("a masker whose rules all skip refused: %v", err)
+				}
+				continue
+			}
+			out, rerr := io.ReadAll(r.Body)
+			if rerr != nil {
+				t.Fatal(rerr)
+			}
+			if !rep.Masked() {
+				if !bytes.Equal(out, wire) {
+					t.Fatalf("unmasked body changed: %q -> %q", wire, out)
+				}
+				continue
+			}
+			if r.Header.Get("Content-Encoding") != "" || r.Header.Get("Content-Length") != strconv.Itoa(len(out)) || r.ContentLength != int64(len(out)) {
+				t.Fatalf("masked body headers %v for %d bytes", r.Header, len(out))
+			}
+			if withCRC && r.Header.Get("X-Amz-Checksum-Crc32") != base64.StdEncoding.EncodeToString(be32(crc32.ChecksumIEEE(out))) {
+				t.Fatalf("stale checksum %q", r.Header.Get("X-Amz-Checksum-Crc32"))
+			}
+			if status == http.StatusPartialContent && r.StatusCode == status && r.Header.Get("Content-Range") != fmt.Sprintf("bytes 0-%d/%d", len(out)-1, len(out)) {
+				t.Fatalf("Content-Range %q for %d bytes", r.Header.Get("Content-Range"), len(out))
+			}
+			if rep.Format == Text && secretRE.Match(out) {
+				t.Fatalf("text output %q holds a secret", out)
+			}
+		}
+	})
 }

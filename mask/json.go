@@ -156,7 +156,22 @@ func (w *jwalker) match(slo, shi int, key []byte, idx int, raw []byte, found []b
 	for s := slo; s < shi; s++ {
 		st := w.arena[s]
 		jr := &w.m.jpaths[st.path]
-		c := &jr.path[st.pos]
+		if idx >= 0 && jr.flat {
+			// Arrays are transparent to maskpath paths: each element
+			// goes on from where the array stood.
+			w.arena = append(w.arena, st)
+			continue
+		}
+		pos := st.pos
+		c := &jr.path[pos]
+		if c.kind == compDeep {
+			// "**" matches this member and possibly more below it; the
+			// component after it (never another "**", never missing) may
+			// match this member too.
+			w.arena = append(w.arena, st)
+			pos++
+			c = &jr.path[pos]
+		}
 		ok := false
 		if idx < 0 {
 			switch c.kind {
@@ -182,8 +197,8 @@ func (w *jwalker) match(slo, shi int, key []byte, idx int, raw []byte, found []b
 		if !ok {
 			continue
 		}
-		if int(st.pos)+1 < len(jr.path) {
-			w.arena = append(w.arena, jstate{st.path, st.pos + 1})
+		if int(pos)+1 < len(jr.path) {
+			w.arena = append(w.arena, jstate{st.path, pos + 1})
 			continue
 		}
 		dets = w.m.rules[jr.rule].hit(jr.rule, &bound, &remove, dets)

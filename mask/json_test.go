@@ -230,7 +230,7 @@ func TestNewErrors(t *testing.T) {
 		cfg     Config
 		wantErr string
 	}{
-		{"nothing selected", Config{Rules: []Rule{{Name: "x"}}}, `rule 0 ("x"): JSON: rule selects nothing`},
+		{"nothing selected", Config{Rules: []Rule{{Name: "x"}}}, `rule 0 ("x"): Path: rule selects nothing`},
 		{"bad strategy", Config{Rules: []Rule{{JSON: "a", Strategy: "shred"}}}, "unknown strategy"},
 		{"hash without key", Config{Rules: []Rule{{JSON: "a", Strategy: Hash}}}, "needs Config.HashKey"},
 		{"short key", Config{HashKey: []byte("short")}, "HashKey"},

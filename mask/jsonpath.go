@@ -9,6 +9,8 @@ import (
 	"unsafe"
 
 	"github.com/tidwall/gjson"
+
+	"github.com/gatehouse-dev/gatehouse/mask/maskpath"
 )
 
 // A jsonPath is a parsed gjson path: a list of components matched one
@@ -23,6 +25,7 @@ const (
 	compAll                      // "#": every array element
 	compFirst                    // "#(cond)": first array element where cond holds
 	compQueryAll                 // "#(cond)#": every array element where cond holds
+	compDeep                     // "**" of a maskpath path: zero or more members
 )
 
 type jsonComp struct {
@@ -319,44 +322,4 @@ func (c *condition) eval(raw []byte) bool {
 
 // globMatch reports whether s matches pattern, where '*' matches any run
 // of characters, '?' any one character and '\' escapes the next one.
-func globMatch(pattern, s string) bool {
-	p, i := 0, 0
-	starP, starI := -1, 0
-	for i < len(s) {
-		if p < len(pattern) {
-			switch pattern[p] {
-			case '*':
-				starP, starI = p, i
-				p++
-				continue
-			case '?':
-				_, n := utf8.DecodeRuneInString(s[i:])
-				p++
-				i += n
-				continue
-			case '\\':
-				if p+1 < len(pattern) && pattern[p+1] == s[i] {
-					p += 2
-					i++
-					continue
-				}
-			default:
-				if pattern[p] == s[i] {
-					p++
-					i++
-					continue
-				}
-			}
-		}
-		if starP < 0 {
-			return false
-		}
-		_, n := utf8.DecodeRuneInString(s[starI:])
-		starI += n
-		p, i = starP+1, starI
-	}
-	for p < len(pattern) && pattern[p] == '*' {
-		p++
-	}
-	return p == len(pattern)
-}
+func globMatch(pattern, s string) bool { return maskpath.MatchGlob(pattern, s) }

@@ -131,6 +131,19 @@ func ecsTaskDefinitionRules(op string) OperationRules {
 	}}
 }
 
+// objectContentRules mask AWS credentials in user content (an S3 object's
+// body, whatever its format): they are detectors, so they read JSON and XML
+// strings and text bodies alike, and a body they cannot read (binary, or
+// an unknown media type) is refused unless the obligation opts out.
+func objectContentRules(prefix string) []Rule {
+	return []Rule{
+		{Name: prefix + "-secret-access-key", Detect: DetectAWSSecretKey},
+		{Name: prefix + "-session-token", Detect: DetectAWSSessionToken},
+		{Name: prefix + "-access-key-id", Detect: DetectAWSAccessKeyID, Strategy: Partial, Keep: 4},
+		{Name: prefix + "-private-key", Detect: DetectPrivateKey},
+	}
+}
+
 // awsSecrets builds the aws-secrets profile afresh on every call (no
 // package state).
 func awsSecrets() []OperationRules {
@@ -185,6 +198,7 @@ func awsSecrets() []OperationRules {
 		{Service: "ecs", Operation: "DescribeTasks", Rules: []Rule{
 			{Name: "ecs-override-environment", JSON: "tasks.#.overrides.containerOverrides.#.environment.#.value"},
 		}},
+		{Service: "s3", Operation: "GetObject", Rules: objectContentRules("s3-object")},
 		{Service: "ec2", Operation: "GetPasswordData", Rules: []Rule{
 			{Name: "ec2-password-data", XML: "*/passwordData"},
 		}},

@@ -1,6 +1,7 @@
 package mask
 
 import (
+	"errors"
 	"testing"
 )
 
@@ -49,11 +50,20 @@ func TestProfile(t *testing.T) {
 			t.Errorf("no rules for %q %q", names[0], names[1])
 		}
 	}
-	if p.Masker("s3", "GetObject") != nil || ProfileRules(ProfileAWSSecrets, "s3", "GetObject") != nil {
-		t.Error("rules for s3 GetObject")
+	if p.Masker("s3", "ListBuckets") != nil || ProfileRules(ProfileAWSSecrets, "s3", "ListBuckets") != nil {
+		t.Error("rules for s3 ListBuckets")
+	}
+	// S3 object content: detectors, whatever the format, text included.
+	obj := p.Masker("s3", "GetObject")
+	out, rep, err := obj.Mask("text/plain", []byte("[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n"))
+	if err != nil || string(out) != "[default]\naws_access_key_id = ****MPLE\naws_secret_access_key = ****\n" || rep.Format != Text {
+		t.Errorf("s3 GetObject text: %q %+v %v", out, rep, err)
+	}
+	if _, _, err := obj.Mask("application/zip", []byte("PK\x03\x04")); !errors.Is(err, ErrUnmaskable) {
+		t.Errorf("s3 GetObject binary: %v", err)
 	}
 	// cfg.Rules are added to every operation.
-	out, _, err := p.Masker("ecs", "DescribeTaskDefinition").MaskJSON([]byte(`{"k":"-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----"}`))
+	out, _, err = p.Masker("ecs", "DescribeTaskDefinition").MaskJSON([]byte(`{"k":"-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----"}`))
 	if err != nil || string(out) != `{"k":"****"}` {
 		t.Errorf("extra rule not applied: %s %v", out, err)
 	}

@@ -8,10 +8,12 @@ import (
 // Format is the kind of document a Masker worked on.
 type Format string
 
-// The formats.
+// The formats. Text is any body read as UTF-8 text that is neither JSON
+// nor XML: only detectors apply to it.
 const (
 	JSON Format = "json"
 	XML  Format = "xml"
+	Text Format = "text"
 )
 
 // Report says what a Masker changed in one document: which rules matched,
@@ -20,6 +22,12 @@ const (
 type Report struct {
 	Format  Format        `json:"format"`
 	Entries []ReportEntry `json:"entries,omitempty"`
+	// Skipped lists the rules that could not be applied to the body and
+	// were skipped because they set Rule.SkipUnmaskable (Count is zero);
+	// SkipReason says why they could not be applied. What they would have
+	// selected went to the caller unmasked.
+	Skipped    []ReportEntry `json:"skipped,omitempty"`
+	SkipReason string        `json:"skip_reason,omitempty"`
 }
 
 // ReportEntry counts the values one rule masked.
@@ -53,21 +61,32 @@ func (m *Masker) report(f Format, counts []int) *Report {
 		if n == 0 {
 			continue
 		}
-		c := &m.rules[i]
-		e := ReportEntry{Rule: c.label, Path: c.path, Strategy: c.strategy, Count: n}
-		if c.detect != nil {
-			e.Detector = c.detect.name()
-		}
-		r.Entries = append(r.Entries, e)
+		r.Entries = append(r.Entries, m.entry(i, n))
 	}
 	return r
 }
+
+// entry describes rule i in a report.
+func (m *Masker) entry(i, count int) ReportEntry {
+	c := &m.rules[i]
+	e := ReportEntry{Rule: c.label, Path: c.path, Strategy: c.strategy, Count: count}
+	if c.detect != nil {
+		e.Detector = c.detect.name()
+	}
+	return e
+}
+
+// ErrUnmaskable is matched (errors.Is) by every error that says a body
+// could not be masked and was not passed on: *TooLargeError,
+// *UnsupportedError and *SyntaxError. A caller answers with an error of
+// its own (a gateway: an error that tells the client not to retry).
+var ErrUnmaskable = errors.New("mask: body cannot be masked")
 
 // ErrTooLarge is matched (errors.Is) by *TooLargeError.
 var ErrTooLarge = errors.New("mask: body too large to mask")
 
 // ErrUnsupported is matched (errors.Is) by *UnsupportedError.
-var ErrUnsupported = errors.New("mask: body cannot be masked")
+var ErrUnsupported = errors.New("mask: body of a kind that cannot be masked")
 
 // TooLargeError reports a body over the Masker's bound. The body was not
 // passed on: answer the caller with an error.
@@ -83,22 +102,36 @@ func (e *TooLargeError) Error() string {
 	return fmt.Sprintf("mask: body is over the %d-byte masking limit", e.Limit)
 }
 
-// Is makes errors.Is(err, ErrTooLarge) true.
-func (e *TooLargeError) Is(target error) bool { return target == ErrTooLarge }
+// Is makes errors.Is(err, ErrTooLarge) and errors.Is(err, ErrUnmaskable)
+// true.
+func (e *TooLargeError) Is(target error) bool {
+	return target == ErrTooLarge || target == ErrUnmaskable
+}
 
-// UnsupportedError reports a body that cannot be masked: an unknown content
-// type or content encoding. The body was not passed on.
+// UnsupportedError reports a body that cannot be masked: a binary body or
+// one of an unknown media type, an undecodable content encoding or
+// charset, a partial body, or a text body for rules that select by path.
+// The body was not passed on.
 type UnsupportedError struct {
-	What string // "content type", "content encoding"
-	Got  string
+	What string // "content type", "content encoding", "charset", "partial content", "text"
+	Got  string // the header value or a description of the body
+	// Rules are the labels of the rules that could not be applied (for
+	// "text": the rules with a path).
+	Rules []string
 }
 
 func (e *UnsupportedError) Error() string {
+	if e.What == "text" {
+		return fmt.Sprintf("mask: a text body (%s) cannot be masked by path: rules %q", e.Got, e.Rules)
+	}
 	return fmt.Sprintf("mask: unsupported %s %q", e.What, e.Got)
 }
 
-// Is makes errors.Is(err, ErrUnsupported) true.
-func (e *UnsupportedError) Is(target error) bool { return target == ErrUnsupported }
+// Is makes errors.Is(err, ErrUnsupported) and errors.Is(err,
+// ErrUnmaskable) true.
+func (e *UnsupportedError) Is(target error) bool {
+	return target == ErrUnsupported || target == ErrUnmaskable
+}
 
 // SyntaxError reports a document that is not well-formed JSON or XML (or is
 // nested deeper than MaxDepth). Masking fails closed: nothing of the
@@ -112,3 +145,6 @@ type SyntaxError struct {
 func (e *SyntaxError) Error() string {
 	return fmt.Sprintf("mask: invalid %s at offset %d: %s", e.Format, e.Offset, e.Msg)
 }
+
+// Is makes errors.Is(err, ErrUnmaskable) true.
+func (e *SyntaxError) Is(target error) bool { return target == ErrUnmaskable }

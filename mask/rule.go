@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+
+	"github.com/gatehouse-dev/gatehouse/mask/maskpath"
 )
 
 // Strategy says what happens to a value a rule selects.
@@ -60,6 +62,10 @@ const (
 type Rule struct {
 	// Name labels the rule in reports and errors. Optional.
 	Name string
+	// Path is a path in the syntax of package maskpath, the one policy
+	// files use, such as "aws.secret_access_key": it applies to JSON and
+	// XML documents alike. Set Path or JSON and XML, not both.
+	Path string
 	// JSON is a path in gjson syntax (see the package doc), such as
 	// "Parameters.#.Value". It applies to JSON documents only.
 	JSON string
@@ -82,6 +88,15 @@ type Rule struct {
 	// DefaultKeep, at most MaxKeep). Values of at most 2*Keep characters are
 	// hidden entirely. Keep must be zero for other strategies.
 	Keep int
+	// SkipUnmaskable lets a body this rule cannot be applied to pass
+	// without it: a text body for a rule with a path, and for every rule
+	// a body that is binary, of an unknown media type, in an encoding the
+	// Masker cannot decode, over MaxBody or partial (see the package doc).
+	// By default such a body is refused (an error matching ErrUnmaskable)
+	// and nothing of it is returned. A skipped rule is listed in
+	// Report.Skipped with the reason. Set it only for rules whose values
+	// may reach the caller unmasked when the body cannot be read.
+	SkipUnmaskable bool
 }
 
 // Config configures a Masker.
@@ -107,6 +122,7 @@ type Masker struct {
 	hashKey []byte
 	maxBody int64
 	jpool   *sync.Pool // *jwalker scratch buffers, reused across calls
+	allSkip bool       // every rule has SkipUnmaskable
 }
 
 // rule is a checked Rule.
@@ -117,6 +133,8 @@ type rule struct {
 	strategy Strategy
 	keep     int
 	when     *condition
+	hasPath  bool // selects by path (Path, JSON or XML): cannot apply to text
+	skip     bool // SkipUnmaskable
 }
 
 // hit records that rule i matches a node: a detector rule is added to
@@ -141,6 +159,7 @@ func (r *rule) hit(i int, bound, remove *int, dets []int32) []int32 {
 type jsonRule struct {
 	rule int
 	path jsonPath
+	flat bool // a maskpath path: arrays are transparent
 }
 
 type xmlRule struct {
@@ -152,7 +171,7 @@ type xmlRule struct {
 type ConfigError struct {
 	Rule  int    // index in Config.Rules, -1 for fields of Config
 	Name  string // the rule's Name, if any
-	Field string // "JSON", "XML", "Pattern", "HashKey", ...
+	Field string // "Path", "JSON", "XML", "Pattern", "HashKey", ...
 	Err   error
 }
 
@@ -217,8 +236,11 @@ func New(cfg Config) (*Masker, error) {
 		if r.Keep != 0 && c.strategy != Partial {
 			return nil, bad("Keep", fmt.Errorf("only partial keeps characters"))
 		}
-		if r.JSON == "" && r.XML == "" && r.Detect == "" && r.Pattern == "" {
-			return nil, bad("JSON", fmt.Errorf("rule selects nothing: set JSON, XML, Detect or Pattern"))
+		if r.Path == "" && r.JSON == "" && r.XML == "" && r.Detect == "" && r.Pattern == "" {
+			return nil, bad("Path", fmt.Errorf("rule selects nothing: set Path, JSON, XML, Detect or Pattern"))
+		}
+		if r.Path != "" && (r.JSON != "" || r.XML != "") {
+			return nil, bad("Path", fmt.Errorf("set Path or JSON and XML, not both"))
 		}
 		switch {
 		case r.Detect != "" && r.Pattern != "":
@@ -252,6 +274,18 @@ func New(cfg Config) (*Masker, error) {
 			}
 			c.when = cond
 		}
+		if r.Path != "" {
+			p, err := maskpath.Parse(r.Path)
+			if err != nil {
+				return nil, bad("Path", err)
+			}
+			jp, xp, err := compilePath(p)
+			if err != nil {
+				return nil, bad("Path", err)
+			}
+			m.jpaths = append(m.jpaths, jsonRule{rule: i, path: jp, flat: true})
+			m.xpaths = append(m.xpaths, xmlRule{rule: i, path: xp})
+		}
 		if r.JSON != "" {
 			p, err := parseJSONPath(r.JSON)
 			if err != nil {
@@ -266,11 +300,13 @@ func New(cfg Config) (*Masker, error) {
 			}
 			m.xpaths = append(m.xpaths, xmlRule{rule: i, path: p})
 		}
-		if r.JSON == "" && r.XML == "" {
+		c.hasPath = r.Path != "" || r.JSON != "" || r.XML != ""
+		c.skip = r.SkipUnmaskable
+		if !c.hasPath {
 			m.global = append(m.global, i)
 		}
 		c.label = r.Name
-		c.path = r.JSON
+		c.path = r.Path + r.JSON
 		if r.XML != "" {
 			if c.path != "" {
 				c.path += " | "
@@ -288,6 +324,10 @@ func New(cfg Config) (*Masker, error) {
 			}
 		}
 		m.rules = append(m.rules, c)
+	}
+	m.allSkip = true
+	for _, r := range m.rules {
+		m.allSkip = m.allSkip && r.skip
 	}
 	return m, nil
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -14,6 +15,8 @@ import (
 	"cel.dev/cel-go/cel"
 	celast "cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/types"
+
+	"github.com/gatehouse-dev/gatehouse/mask/maskpath"
 )
 
 // DefaultCostLimit bounds the work of evaluating one rule's condition, in
@@ -109,7 +112,9 @@ func ruleNameOK(s string) bool {
 // variables and are of type bool; literal arguments of iamLike, inCidr and
 // inWindow are valid patterns, networks, windows and zones); approval
 // blocks (only on approve rules, values in range); masks (not on deny
-// rules, profiles known, paths and strategies well formed).
+// rules, profiles known, paths parse in the maskpath syntax with the
+// position of the mistake inside the YAML value, strategies, keep and
+// onUnmaskable valid).
 func Compile(cfg Config, opts Options) (*Policy, error) {
 	profiles := opts.MaskProfiles
 	if profiles == nil {
@@ -203,6 +208,22 @@ func (c *ruleCompiler) failAt(offset int, format string, args ...any) {
 	}
 	n := c.rs.fields["when"]
 	c.e.add(&Error{Pos: c.rs.src.scalarPos(n, byteOffset(c.r.When, offset)), Rule: c.label(), Field: "when", Msg: msg})
+}
+
+// failIn reports a problem at a byte offset inside the string value of
+// field (a mask path): the position is the offending character in the
+// YAML file when the rule was parsed, the field's otherwise.
+func (c *ruleCompiler) failIn(field, value string, offset int, format string, args ...any) {
+	if c.rs == nil || c.rs.fields[field] == nil {
+		c.fail(field, format, args...)
+		return
+	}
+	n := c.rs.fields[field]
+	pos := c.rs.src.pos(n)
+	if n.Value == value {
+		pos = c.rs.src.scalarPos(n, offset)
+	}
+	c.e.add(&Error{Pos: pos, Rule: c.label(), Field: field, Msg: fmt.Sprintf(format, args...)})
 }
 
 // lineCol converts a code-point offset in s to a 1-based line and column.
@@ -432,6 +453,11 @@ const MaxMaskKeep = 16
 
 func (c *ruleCompiler) checkMask(i int, m Mask, profiles []string) {
 	field := fmt.Sprintf("mask[%d]", i)
+	switch m.OnUnmaskable {
+	case "", Withhold, Pass:
+	default:
+		c.fail(field+".onUnmaskable", "onUnmaskable must be withhold or pass, not %q", m.OnUnmaskable)
+	}
 	switch {
 	case m.Profile != "":
 		if m.Path != "" || m.Strategy != "" || m.Keep != 0 {
@@ -444,8 +470,14 @@ func (c *ruleCompiler) checkMask(i int, m Mask, profiles []string) {
 	case m.Path == "":
 		c.fail(field, "a mask entry needs a profile or a path")
 	default:
-		if strings.TrimSpace(m.Path) != m.Path || strings.ContainsAny(m.Path, "\n\r\t") {
-			c.fail(field+".path", "bad mask path %q", m.Path)
+		if _, err := maskpath.Parse(m.Path); err != nil {
+			var pe *maskpath.Error
+			off := 0
+			msg := err.Error()
+			if errors.As(err, &pe) {
+				off, msg = pe.Offset, pe.Msg
+			}
+			c.failIn(field+".path", m.Path, off, "bad mask path %q: %s", m.Path, msg)
 		}
 		switch m.Strategy {
 		case Redact, Hash, Remove:
@@ -640,4 +672,43 @@ func dedupeKeys(keys []indexKey) []indexKey {
 		return strings.Compare(a.value, b.value)
 	})
 	return slices.Compact(keys)
+}
+
+// MaskUse is a rule that carries masks, with what Compile proved about the
+// requests the rule can match (see "Rule index" in the package doc). Tools
+// such as examples/policycheck use it to check masks against the
+// operations a rule can reach.
+type MaskUse struct {
+	Rule   string // the rule's name
+	Source string // "file:line:column", or "rules[i]" for rules built in Go
+	Masks  []Mask
+	// Services and ActionPrefixes bound the requests the rule can match:
+	// request.service is one of Services or the IAM prefix of
+	// request.action is one of ActionPrefixes. Both are nil when the
+	// condition does not pin either, and the rule may match any request.
+	Services, ActionPrefixes []string
+}
+
+// MaskUses lists the allow and approve rules that carry masks, in policy
+// order.
+func (p *Policy) MaskUses() []MaskUse {
+	if p == nil {
+		return nil
+	}
+	var out []MaskUse
+	for _, r := range p.rules {
+		if len(r.masks) == 0 || r.effect == Deny {
+			continue
+		}
+		u := MaskUse{Rule: r.name, Source: r.where, Masks: slices.Clone(r.masks)}
+		for _, k := range r.keys {
+			if k.action {
+				u.ActionPrefixes = append(u.ActionPrefixes, k.value)
+			} else {
+				u.Services = append(u.Services, k.value)
+			}
+		}
+		out = append(out, u)
+	}
+	return out
 }

@@ -152,33 +152,62 @@ const (
 	Remove  MaskStrategy = "remove"  // drop the field
 )
 
+// Unmaskable says what happens to a response a mask obligation cannot be
+// applied to: a binary body or one of an unknown media type, an encoding
+// the masker cannot decode, a body over the mask bound, a partial (ranged)
+// body, or a text body for a path.
+type Unmaskable string
+
+// The choices for Mask.OnUnmaskable. The zero value means Withhold.
+const (
+	// Withhold answers the caller with an AWS-shaped error instead of the
+	// response, and audits why. The default.
+	Withhold Unmaskable = "withhold"
+	// Pass lets the response through without this mask, and the audit
+	// record says so. An explicit opt-out: what the mask would have hidden
+	// may reach the caller.
+	Pass Unmaskable = "pass"
+)
+
 // Mask is one masking obligation: either a named profile (Profile set,
-// everything else zero) or a field rule (Path and Strategy set). The policy
-// package only validates and carries masks; the mask package applies them.
+// no Path, Strategy or Keep) or a field rule (Path and Strategy set); both
+// kinds may set OnUnmaskable. The policy package validates masks (every
+// path parses, with the position of a mistake) and carries them; the mask
+// package applies them.
 type Mask struct {
 	// Profile names a built-in set of mask rules, such as "aws-secrets".
 	// Compile checks it against Options.MaskProfiles.
 	Profile string `json:"profile,omitempty"`
-	// Path selects the field: a JSON path (gjson syntax) or an XML element
-	// path, as the mask package defines.
+	// Path selects the values, in the one syntax of package maskpath,
+	// applied alike to JSON and XML bodies: "aws.secret_access_key" (at
+	// any depth), "$.Credentials.SecretKey" (from the top),
+	// "Environment.Variables.*", "**.password".
 	Path string `json:"path,omitempty"`
 	// Strategy is redact, partial, hash or remove.
 	Strategy MaskStrategy `json:"strategy,omitempty"`
 	// Keep is how many trailing characters partial keeps (0 to 16); it is
 	// an error with other strategies.
 	Keep int `json:"keep,omitempty"`
+	// OnUnmaskable is what happens when this mask cannot be applied to a
+	// response: withhold (the default, also for the zero value) or pass.
+	OnUnmaskable Unmaskable `json:"onUnmaskable,omitempty"`
 }
 
 // String renders the mask as explanations show it.
 func (m Mask) String() string {
+	var s string
 	switch {
 	case m.Profile != "":
-		return "profile " + m.Profile
+		s = "profile " + m.Profile
 	case m.Strategy == Partial:
-		return fmt.Sprintf("%s %s keep=%d", m.Path, m.Strategy, m.Keep)
+		s = fmt.Sprintf("%s %s keep=%d", m.Path, m.Strategy, m.Keep)
 	default:
-		return fmt.Sprintf("%s %s", m.Path, m.Strategy)
+		s = fmt.Sprintf("%s %s", m.Path, m.Strategy)
 	}
+	if m.OnUnmaskable == Pass {
+		s += " onUnmaskable=pass"
+	}
+	return s
 }
 
 // Audit is a rule's audit obligation.

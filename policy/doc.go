@@ -45,6 +45,8 @@
 //	    mask:                               # allow and approve rules only
 //	      - aws-secrets                     # a profile name, or a field rule:
 //	      - {path: SecretString, strategy: partial, keep: 4}   # redact | partial | hash | remove
+//	      - {path: aws.secret_access_key, strategy: redact, onUnmaskable: pass}   # withhold (default) | pass
+//	      - {profile: aws-secrets, onUnmaskable: withhold}
 //	    audit:
 //	      bodies: true                      # record request and response bodies
 //
@@ -130,6 +132,41 @@
 // data ([Mask]: a profile name, checked against [Options.MaskProfiles],
 // default {"aws-secrets"}, or a path with a strategy); the mask package
 // applies them.
+//
+// # Mask paths
+//
+// A mask path has one syntax, that of package mask/maskpath, and applies
+// alike to JSON and XML bodies (the gateway picks JSON, XML or text by the
+// response's media type, not by the service):
+//
+//	SecretString               a member or element of that name, at any depth
+//	aws.secret_access_key      secret_access_key directly inside aws, at any depth
+//	$.Credentials.SecretKey    '$.' anchors at the top of the document
+//	Environment.Variables.*    '*': one level, any name; Secret* globs a name
+//	**.password                '**': any number of levels
+//	a\.b                       '' escapes '.', '*', '?', '' and the reserved $#@![](){}|/,="':
+//
+// Arrays are transparent (Parameters.Value reaches the Value of every
+// element of Parameters); there are no indexes, conditions or attributes.
+// Paths in gjson syntax (Parameters.#.Value) or as XML element paths
+// (*/Credentials/SecretAccessKey) are refused with a reason. Compile parses
+// every path, so a mistake is an error with the file:line:column of the
+// offending character, never a surprise at the first call. Package policy
+// does not import package mask: it shares only the dependency-free grammar
+// package, which mask compiles with, so the two cannot disagree about a
+// path.
+//
+// # When a mask cannot be applied
+//
+// A mask obligation cannot be applied to a response that is binary or of
+// an unknown media type, in an encoding the masker cannot decode, over the
+// gateway's mask bound, partial (a ranged GET that is not the whole
+// object), or text for a path (text gets the detectors of a profile
+// only). Such a response is withheld by default: the caller gets an
+// AWS-shaped error and the audit record says why. OnUnmaskable: pass on a
+// mask entry opts that entry out: when every obligation that cannot be
+// applied says pass, the response goes through without them, and the
+// audit record names them and the reason.
 //
 // # Approvals
 //

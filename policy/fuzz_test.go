@@ -18,6 +18,7 @@ func FuzzLoad(f *testing.F) {
 		"rules: []\n",
 		"default: deny\nrules:\n  - name: x\n    effect: approve\n    when: |\n      request.action.iamLike(\"s3:Delete*\") && request.time.inWindow(\"Mon-Fri 09:00-18:00\", \"UTC\")\n    approval: {approvers: [a], minApprovals: 2, mode: queue, holdTimeout: 10s, grantTTL: 1h, unavailable: queue}\n    mask: [aws-secrets, {path: a.b, strategy: partial, keep: 4}]\n    audit: {bodies: true}\n",
 		"rules:\n  - &r {name: a, effect: allow, when: 'request.sourceIp.inCidr([\"10.0.0.0/8\"])'}\n  - *r\n",
+		"rules:\n  - name: m\n    effect: allow\n    when: 'true'\n    mask:\n      - {profile: aws-secrets, onUnmaskable: pass}\n      - {path: \"$.a\\\\.b.*.c?.**.d\", strategy: redact, onUnmaskable: withhold}\n      - {path: \"a..b[\", strategy: hash}\n",
 	}
 	for _, s := range seeds {
 		f.Add([]byte(s))

@@ -31,7 +31,7 @@ var (
 	policyFields   = []string{"default", "rules"}
 	ruleFields     = []string{"name", "description", "effect", "when", "reason", "approval", "mask", "audit"}
 	approvalFields = []string{"approvers", "minApprovals", "mode", "holdTimeout", "grantTTL", "unavailable"}
-	maskFields     = []string{"profile", "path", "strategy", "keep"}
+	maskFields     = []string{"profile", "path", "strategy", "keep", "onUnmaskable"}
 	auditFields    = []string{"bodies"}
 )
 
@@ -60,6 +60,7 @@ var (
 //	    mask:
 //	      - aws-secrets       # a profile name, or:
 //	      - {path: SecretString, strategy: partial, keep: 4}
+//	      - {path: aws.secret_access_key, strategy: redact, onUnmaskable: pass}
 //	    audit:
 //	      bodies: true
 func Parse(name string, data []byte) (Config, error) {
@@ -175,7 +176,7 @@ func parseApproval(d *ydec, rs *ruleSource, n *yaml.Node) *Approval {
 
 func parseMasks(d *ydec, rs *ruleSource, n *yaml.Node) []Mask {
 	if n.Kind != yaml.SequenceNode {
-		d.fail(n, "mask", "want a list of mask profiles or {path, strategy, keep} entries")
+		d.fail(n, "mask", "want a list of mask profiles or {path, strategy, keep, onUnmaskable} entries")
 		return nil
 	}
 	out := make([]Mask, 0, len(n.Content))
@@ -199,6 +200,8 @@ func parseMasks(d *ydec, rs *ruleSource, n *yaml.Node) []Mask {
 					m.Strategy = MaskStrategy(d.str(v, field+"."+key))
 				case "keep":
 					m.Keep = d.integer(v, field+"."+key)
+				case "onUnmaskable":
+					m.OnUnmaskable = Unmaskable(d.str(v, field+"."+key))
 				}
 			})
 		}

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -68,6 +69,11 @@ func TestLoadErrors(t *testing.T) {
 		{"keep too large", "rules:\n  - name: a\n    effect: allow\n    when: 'true'\n    mask: [{path: x, strategy: partial, keep: 99}]\n", "keep must be between 0 and 16", "test.yaml:5:47"},
 		{"mask without strategy", "rules:\n  - name: a\n    effect: allow\n    when: 'true'\n    mask: [{path: x}]\n", "needs a strategy", "test.yaml:5:12"},
 		{"mask profile and path", "rules:\n  - name: a\n    effect: allow\n    when: 'true'\n    mask: [{profile: aws-secrets, path: x, strategy: redact}]\n", "either a profile or a path", "test.yaml:5:12"},
+		{"mask path a..b[", "rules:\n  - name: a\n    effect: allow\n    when: 'true'\n    mask: [{path: \"a..b[\", strategy: redact}]\n", `mask[0].path: bad mask path "a..b[": empty segment`, "test.yaml:5:22"},
+		{"mask path in gjson syntax", "rules:\n  - name: a\n    effect: allow\n    when: 'true'\n    mask:\n      - path: Parameters.#.Value\n        strategy: redact\n", `'#' is gjson syntax`, "test.yaml:6:26"},
+		{"mask path in XPath syntax", "rules:\n  - name: a\n    effect: allow\n    when: 'true'\n    mask:\n      - {strategy: redact, path: '*/Credentials/SecretAccessKey'}\n", `segments are separated by '.'`, "test.yaml:6:36"},
+		{"mask path ends with **", "rules:\n  - name: a\n    effect: allow\n    when: 'true'\n    mask: [{path: a.**, strategy: redact}]\n", `must not end with '**'`, "test.yaml:5:21"},
+		{"bad onUnmaskable", "rules:\n  - name: a\n    effect: allow\n    when: 'true'\n    mask: [{path: x, strategy: redact, onUnmaskable: allow}]\n", `onUnmaskable must be withhold or pass, not "allow"`, "test.yaml:5:54"},
 		{"audit not a bool", "rules:\n  - name: a\n    effect: allow\n    when: 'true'\n    audit: {bodies: yes please}\n", "want true or false", "test.yaml:5:21"},
 		{"alias cycle is bounded", "rules: &a\n  - *a\n", "a rule must be a mapping", "test.yaml:1:8"},
 	}
@@ -153,6 +159,11 @@ func TestCompileGoConfig(t *testing.T) {
 		{"negative hold", Config{Rules: []Rule{{Name: "a", Effect: Approve, When: "true", Approval: &Approval{HoldTimeout: -time.Second}}}}, Options{}, "holdTimeout must be between"},
 		{"sub-second grant", Config{Rules: []Rule{{Name: "a", Effect: Approve, When: "true", Approval: &Approval{GrantTTL: time.Millisecond}}}}, Options{}, "grantTTL must be at least 1s"},
 		{"too long", Config{Rules: []Rule{{Name: "a", Effect: Allow, When: strings.Repeat("true && ", 2000) + "true"}}}, Options{}, "longer than 8192 bytes"},
+		{"mask path and opt-out", Config{Rules: []Rule{{Name: "a", Effect: Allow, When: "true", Mask: []Mask{{Profile: "aws-secrets", OnUnmaskable: Pass}, {Path: `$.a\.b.*.c?.**.d`, Strategy: Redact, OnUnmaskable: Withhold}}}}}, Options{}, ""},
+		{"bad mask paths", Config{Rules: []Rule{{Name: "a", Effect: Allow, When: "true", Mask: []Mask{
+			{Path: "a..b[", Strategy: Redact}, {Path: "//SecretAccessKey", Strategy: Redact}, {Path: "$..a", Strategy: Redact}, {Path: " a", Strategy: Redact},
+		}}}}, Options{}, `mask[0].path: bad mask path "a..b[": empty segment`},
+		{"bad opt-out on a profile", Config{Rules: []Rule{{Name: "a", Effect: Allow, When: "true", Mask: []Mask{{Profile: "aws-secrets", OnUnmaskable: "ignore"}}}}}, Options{}, `mask[0].onUnmaskable: onUnmaskable must be withhold or pass, not "ignore"`},
 		{"invalid UTF-8", Config{Rules: []Rule{{Name: "a", Effect: Allow, When: "'\xff' == ''"}}}, Options{}, "not valid UTF-8"},
 	}
 	for _, tt := range tests {
@@ -182,5 +193,62 @@ func TestCompileReportsEveryError(t *testing.T) {
 	}
 	if list[0].Pos.Line != 4 || list[1].Pos.Line != 6 {
 		t.Errorf("positions = %s, %s", list[0].Pos, list[1].Pos)
+	}
+}
+
+// TestMaskPathsCompileAtLoad: every mask path is parsed when the policy
+// compiles, each mistake reported on its own, and a path in the other
+// syntaxes the old loader took (gjson, XML element paths) is refused.
+func TestMaskPathsCompileAtLoad(t *testing.T) {
+	bad := []string{"a..b[", "//SecretAccessKey", "$..a", " a", "Parameters.#(Type==\"x\")#.Value", "a.@b", "Credentials/SecretAccessKey", "a.**"}
+	var masks []Mask
+	for _, p := range bad {
+		masks = append(masks, Mask{Path: p, Strategy: Redact})
+	}
+	_, err := Compile(Config{Rules: []Rule{{Name: "a", Effect: Allow, When: "true", Mask: masks}}}, Options{})
+	var list ErrorList
+	if !errors.As(err, &list) || len(list) != len(bad) {
+		t.Fatalf("err = %v, want %d errors", err, len(bad))
+	}
+	for i, e := range list {
+		if e.Field != fmt.Sprintf("mask[%d].path", i) || !strings.Contains(e.Msg, "bad mask path") {
+			t.Errorf("error %d: %v", i, e)
+		}
+	}
+}
+
+func TestMaskUses(t *testing.T) {
+	cfg, err := Parse("p.yaml", []byte(`rules:
+  - name: deny-all
+    effect: deny
+    when: request.service == "iam"
+  - name: no-masks
+    effect: allow
+    when: request.service == "s3"
+  - name: ddb
+    effect: allow
+    when: request.service in ["dynamodb", "sqs"] || request.action.startsWith("s3:")
+    mask: [aws-secrets]
+  - name: anything
+    effect: approve
+    when: "true"
+    mask: [{path: a.b, strategy: redact, onUnmaskable: pass}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Compile(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	uses := p.MaskUses()
+	if len(uses) != 2 {
+		t.Fatalf("uses = %+v", uses)
+	}
+	if u := uses[0]; u.Rule != "ddb" || u.Source != "p.yaml:8:5" || fmt.Sprint(u.Services) != "[dynamodb sqs]" || fmt.Sprint(u.ActionPrefixes) != "[s3]" || u.Masks[0].Profile != "aws-secrets" {
+		t.Errorf("ddb: %+v", u)
+	}
+	if u := uses[1]; u.Rule != "anything" || u.Services != nil || u.ActionPrefixes != nil || u.Masks[0].OnUnmaskable != Pass {
+		t.Errorf("anything: %+v", u)
 	}
 }

@@ -15,6 +15,13 @@
 //	-profiles aws-secrets   mask profile names the policy may use (comma-separated)
 //	-v                      test: print the explanation of passing cases too
 //
+// check compiles the policy, which parses every mask path (a mistake is an
+// error with its file:line:column), and warns, on standard error, about
+// masks the operation catalog shows to be useless: a mask profile with no
+// rules for any operation of the services a rule can match (the catalog
+// carries no output shapes, so a path that can never match an operation's
+// output is not detected). Warnings do not change the exit status.
+//
 // Exit status: 0 on success, 1 when a check or a case fails, 2 on usage
 // errors.
 package main
@@ -29,6 +36,8 @@ import (
 	"strings"
 	_ "time/tzdata" // time windows name IANA zones; do not depend on the host's database
 
+	"github.com/gatehouse-dev/gatehouse/awsproxy/catalog"
+	"github.com/gatehouse-dev/gatehouse/mask"
 	"github.com/gatehouse-dev/gatehouse/policy"
 )
 
@@ -70,6 +79,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		p, code := compile(files, opts, stderr)
 		if p != nil {
+			for _, w := range maskWarnings(p) {
+				fmt.Fprintln(stderr, "warning: "+w)
+			}
 			fmt.Fprintf(stdout, "ok: %d rules, revision %s\n", p.Len(), p.Revision())
 		}
 		return code
@@ -164,4 +176,46 @@ func cut(args []string, sep string) (before, after []string, found bool) {
 		return args[:i], args[i+1:], true
 	}
 	return args, nil, false
+}
+
+// maskWarnings checks each rule's masks against what the operation catalog
+// knows of the operations the rule can match (the services and IAM
+// prefixes policy's rule index proved): a built-in mask profile that has
+// no rules for any of them masks nothing. Rules that may match any request
+// and profiles the mask package does not know are not checked.
+func maskWarnings(p *policy.Policy) []string {
+	var out []string
+	var cat *catalog.Catalog
+	for _, u := range p.MaskUses() {
+		if u.Services == nil && u.ActionPrefixes == nil {
+			continue
+		}
+		for i, m := range u.Masks {
+			if m.Profile == "" || !slices.Contains(mask.Profiles(), m.Profile) {
+				continue
+			}
+			if cat == nil {
+				cat = catalog.Default()
+			}
+			covered, ops := false, 0
+			for _, svc := range cat.Services() {
+				if !slices.Contains(u.Services, svc.SigningName) && !slices.Contains(u.ActionPrefixes, svc.IAMPrefix) {
+					continue
+				}
+				for _, op := range svc.Operations() {
+					ops++
+					if mask.ProfileRules(m.Profile, svc.SigningName, op.Name) != nil {
+						covered = true
+					}
+				}
+			}
+			if !covered {
+				scope := append(slices.Clone(u.Services), u.ActionPrefixes...)
+				slices.Sort(scope)
+				out = append(out, fmt.Sprintf("%s: rule %q: mask[%d]: profile %s has no rules for any of the %d operations of %s that this rule can match: it masks nothing",
+					u.Source, u.Rule, i, m.Profile, ops, strings.Join(slices.Compact(scope), ", ")))
+			}
+		}
+	}
+	return out
 }

@@ -3,8 +3,12 @@ package main
 import (
 	"bytes"
 	"os"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse-dev/gatehouse/mask"
+	"github.com/gatehouse-dev/gatehouse/policy"
 )
 
 func runCmd(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
@@ -27,6 +31,11 @@ func TestCheck(t *testing.T) {
 		{"merged files", []string{"check", "starter:mcp-agents", "testdata/policy.yaml"}, 0, "ok: 10 rules", ""},
 		{"bad policy names the position", []string{"check", "testdata/bad.yaml"}, 1, "", "policy: testdata/bad.yaml:6:18: rule \"typo\": when: undefined field 'grups'"},
 		{"unknown profile", []string{"check", "-profiles", "custom", "testdata/policy.yaml"}, 1, "", `unknown mask profile "aws-secrets" (known: custom)`},
+		{"bad mask path names the position", []string{"check", "testdata/badmask.yaml"}, 1, "", `policy: testdata/badmask.yaml:6:19: rule "object-reads": mask[0].path: bad mask path "a..b[": empty segment`},
+		{"gjson mask path refused", []string{"check", "testdata/badmask.yaml"}, 1, "", `testdata/badmask.yaml:7:27: rule "object-reads": mask[1].path: bad mask path "Parameters.#.Value": '#' is gjson syntax`},
+		{"bad strategy", []string{"check", "testdata/badmask.yaml"}, 1, "", `testdata/badmask.yaml:8:29: rule "object-reads": mask[2].strategy: strategy must be redact, partial, hash or remove, not "blur"`},
+		{"bad onUnmaskable", []string{"check", "testdata/badmask.yaml"}, 1, "", `testdata/badmask.yaml:9:46: rule "object-reads": mask[3].onUnmaskable: onUnmaskable must be withhold or pass, not "maybe"`},
+		{"profile that masks nothing warns", []string{"check", "testdata/masks.yaml"}, 0, "ok: 2 rules", `warning: testdata/masks.yaml:2:5: rule "table-reads": mask[0]: profile aws-secrets has no rules for any of the`},
 		{"missing file", []string{"check", "testdata/nope.yaml"}, 1, "", "testdata/nope.yaml"},
 		{"no files", []string{"check"}, 2, "", "usage:"},
 		{"no command", nil, 2, "", "usage:"},
@@ -99,5 +108,28 @@ func TestExplain(t *testing.T) {
 	}
 	if code, _, _ := runCmd(t, "", "explain", "testdata/policy.yaml", "--", "a", "b"); code != 2 {
 		t.Fatalf("two inputs: code %d", code)
+	}
+}
+
+// TestMaskWarningsOnlyWhereUseless: a profile on rules that reach an
+// operation it covers (s3 GetObject), or on rules that may match anything,
+// draws no warning.
+func TestMaskWarningsOnlyWhereUseless(t *testing.T) {
+	for _, file := range []string{"testdata/masks.yaml", "testdata/policy.yaml", "starter:mcp-agents"} {
+		code, _, errOut := runCmd(t, "", "check", file)
+		if code != 0 {
+			t.Fatalf("%s: code %d: %s", file, code, errOut)
+		}
+		if strings.Contains(errOut, "object-reads") || file != "testdata/masks.yaml" && strings.Contains(errOut, "warning") {
+			t.Errorf("%s: %s", file, errOut)
+		}
+	}
+}
+
+// TestDefaultProfilesAreMaskProfiles: the profile names policy accepts by
+// default are the ones the mask package implements.
+func TestDefaultProfilesAreMaskProfiles(t *testing.T) {
+	if !slices.Equal(policy.DefaultMaskProfiles, mask.Profiles()) {
+		t.Fatalf("policy.DefaultMaskProfiles = %v, mask.Profiles() = %v", policy.DefaultMaskProfiles, mask.Profiles())
 	}
 }

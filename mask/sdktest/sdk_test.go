@@ -30,6 +30,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -409,6 +410,23 @@ func TestSDKParsesMaskedResponses(t *testing.T) {
 				}
 				return []string{aws.ToString(out.Credentials.SecretKey), aws.ToString(out.Credentials.SessionToken)}
 			}, []string{secretKey, token}},
+		{"s3 GetObject text", "s3", "GetObject",
+			upstream{contentType: "text/plain", body: "[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = " + secretKey + "\naws_session_token = " + token + "\n"},
+			func(t *testing.T, cfg aws.Config) []string {
+				out, err := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true }).GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("b"), Key: aws.String("credentials")})
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, err := io.ReadAll(out.Body)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := "[default]\naws_access_key_id = ****MPLE\naws_secret_access_key = ****\naws_session_token = ****\n"
+				if string(b) != want || aws.ToInt64(out.ContentLength) != int64(len(want)) {
+					t.Errorf("object = %q (length %d), want %q", b, aws.ToInt64(out.ContentLength), want)
+				}
+				return nil
+			}, []string{secretKey, token}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -563,7 +581,7 @@ var sdkTested = map[string]bool{
 	"sts AssumeRole": true, "sts GetSessionToken": true, "sts GetFederationToken": true,
 	"iam CreateAccessKey": true, "lambda GetFunction": true, "lambda GetFunctionConfiguration": true,
 	"ecs DescribeTaskDefinition": true, "ec2 GetPasswordData": true, "ecr GetAuthorizationToken": true,
-	"cognito-identity GetCredentialsForIdentity": true,
+	"cognito-identity GetCredentialsForIdentity": true, "s3 GetObject": true,
 }
 
 // TestSDKProfileOperations covers the profile's remaining operations with

@@ -55,7 +55,7 @@ var (
 //
 //	gatehouse-gw-1/audit
 //	1234
-//	0f7wA5zNc8Xs3vS4gAK7t5bJ1q2w7u9o1Jq+3E0bX2k=
+//	UNhY4JhezH9gQYqvDMWrWH9CwlcKiECVqejMrND2VFw=
 //
 // The hash is the chain record's own hash (SHA-256, or HMAC-SHA256 for a
 // keyed chain), not the root of a Merkle tree: the origin of a gatehouse

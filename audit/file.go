@@ -116,6 +116,11 @@ var prefixRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 // finds the last intact record of the newest file and links the new file
 // to it, leaving older files untouched (a torn last line, the trace of a
 // crash, stays where it is, and Verify reports it as truncated).
+//
+// With FileConfig.Signer it also writes signed checkpoints of the chain's
+// end (see Checkpoint), so that Verify detects records removed from the
+// end; it then refuses to resume a chain shorter than, or different from,
+// the newest checkpoint in Dir.
 type FileSink struct {
 	cfg      FileConfig
 	buffered bool
@@ -577,7 +582,8 @@ func (s *FileSink) background() {
 // Head returns the position of the last written record: publish it
 // somewhere the writer of these files cannot change (another sink, a
 // ticket, a signed message) and pass it to VerifyConfig.Head to detect
-// records removed from the end of the newest file.
+// records removed from the end of the newest file. FileConfig.Signer does
+// this with signed checkpoints.
 func (s *FileSink) Head() Anchor {
 	s.mu.Lock()
 	defer s.mu.Unlock()

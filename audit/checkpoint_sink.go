@@ -61,10 +61,12 @@ func (s *FileSink) checkpointLocked() error {
 }
 
 // checkpoint signs and stores a checkpoint of the last committed record
-// unless the newest stored one covers it already. It runs as the flusher
-// (s.flushing), counts and logs a failure, and returns it.
+// unless the newest stored one covers it already, or this sink has not
+// written anything (a sink opened and closed without writes, as by
+// "gateway -check", leaves the directory as it found it). It runs as the
+// flusher (s.flushing), counts and logs a failure, and returns it.
 func (s *FileSink) checkpoint() error {
-	if s.cfg.Signer == nil || s.seq == 0 || s.seq == s.cpSize {
+	if s.cfg.Signer == nil || !s.wrote || s.seq == 0 || s.seq == s.cpSize {
 		return nil
 	}
 	if err := s.storeCheckpoint(); err != nil {

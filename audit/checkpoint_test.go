@@ -581,6 +581,31 @@ func TestCheckpointResume(t *testing.T) {
 			t.Fatalf("%+v", rep)
 		}
 	})
+	t.Run("opened and closed without writes", func(t *testing.T) {
+		dir := t.TempDir()
+		s := signedSink(t, dir, k, audit.FileConfig{})
+		writeEvents(t, s, 0, 5)
+		s.Checkpoint()
+		saved, _ := os.ReadFile(checkpointPath(dir))
+		writeEvents(t, s, 5, 2)
+		s.Close()
+		os.WriteFile(checkpointPath(dir), saved, 0o600)
+		// As "gateway -check" does: it must leave the directory alone.
+		s = signedSink(t, dir, k, audit.FileConfig{})
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if now, _ := os.ReadFile(checkpointPath(dir)); !bytes.Equal(now, saved) {
+			t.Fatal("a sink that wrote nothing replaced the checkpoint")
+		}
+		// The first write signs the records of the previous run too.
+		s = signedSink(t, dir, k, audit.FileConfig{})
+		writeEvents(t, s, 7, 1)
+		if st := s.Stats(); st.Checkpoints != 1 {
+			t.Fatalf("no checkpoint at the first write: %+v", st)
+		}
+		s.Close()
+	})
 	t.Run("rewritten under the checkpoint", func(t *testing.T) {
 		dir := t.TempDir()
 		s := signedSink(t, dir, k, audit.FileConfig{})

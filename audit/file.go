@@ -153,6 +153,7 @@ type FileSink struct {
 	buf      []byte
 	cpSize   uint64           // records the newest stored checkpoint covers
 	cpLast   SignedCheckpoint // the newest stored checkpoint
+	wrote    bool             // a batch was written: only then are checkpoints
 }
 
 // FileStats counts what a FileSink did.
@@ -461,6 +462,7 @@ func (s *FileSink) flushLocked() {
 func (s *FileSink) writeBatch(events [][]byte) error {
 	// Committed state: what is on disk.
 	cSeq, cPrev, cPrevFile := s.seq, s.prev, s.prevFile
+	s.wrote = s.wrote || len(events) > 0
 	fresh := false
 	buf := s.buf[:0]
 	defer func() { s.buf = buf[:0] }()

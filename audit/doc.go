@@ -174,7 +174,9 @@
 // checkpoint never covers a record a power loss can take back (measured
 // in BENCHMARKS.md: a few milliseconds per checkpoint, while the sink's
 // writers wait); SkipCheckpointSync trades that for speed. A failed
-// checkpoint is counted and logged, never fails the events.
+// checkpoint is counted and logged, never fails the events. A sink that
+// writes nothing writes no checkpoint: opening a directory to check it
+// leaves it as it was.
 //
 // Verify checks checkpoints when VerifyConfig.Verifiers holds the
 // verifier key(s): against each of VerifyConfig.Checkpoints, oldest first,

@@ -18,7 +18,12 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/gatehouse-dev/gatehouse/audit"
+	"github.com/gatehouse-dev/gatehouse/audit/pgsink"
+	"github.com/gatehouse-dev/gatehouse/internal/pgtest"
 )
 
 // auditSection matches the audit section of the test configuration.
@@ -248,5 +253,86 @@ func TestCheckpointConfig(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	if err := run(context.Background(), []string{"-config", e.write("good.yaml", cfg), "-check"}, &stdout, &stderr); err != nil || !strings.Contains(stdout.String(), "configuration ok") {
 		t.Fatalf("-check: %v\n%s", err, stderr.String())
+	}
+}
+
+// TestCheckpointPostgres: with audit.checkpoint.dsnEnv every checkpoint,
+// the shutdown one included, is also kept in PostgreSQL, where it exposes
+// the trail directory restored from an older copy.
+func TestCheckpointPostgres(t *testing.T) {
+	schema := pgtest.Schema(t, "gateway_test_")
+	e := newEnv(t)
+	t.Setenv("GATEHOUSE_TEST_CHECKPOINT_DSN", pgtest.DSN())
+	skey, vkey, err := note.GenerateKey(rand.Reader, "gw-pg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifier, _ := note.NewVerifier(vkey)
+	trail := filepath.Join(t.TempDir(), "trail")
+	cfg := withAudit(t, e.config(), fmt.Sprintf(`audit:
+  sinks: [file]
+  dir: %s
+  checkpoint:
+    keyFile: %s
+    dsnEnv: GATEHOUSE_TEST_CHECKPOINT_DSN
+    schema: %s
+`, trail, e.write("gw-pg.key", skey+"\n"), schema))
+	ctx := context.Background()
+	call := func() {
+		gw := e.start(cfg)
+		if _, err := s3Client(e.agent(gw.url, "agent")).ListBuckets(ctx, &s3.ListBucketsInput{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := gw.stop(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	call()
+	older := t.TempDir()
+	copyFiles(t, trail, older)
+	call()
+
+	pool, err := pgxpool.New(ctx, pgtest.DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	newest, err := pgsink.ReadCheckpoints(ctx, pool, schema, "gw-pg/audit", 1)
+	if err != nil || len(newest) != 1 {
+		t.Fatalf("checkpoints in PostgreSQL: %v %v", newest, err)
+	}
+	local, _ := os.ReadFile(filepath.Join(trail, audit.CheckpointFileName("")))
+	if !bytes.Equal(newest[0].Note, local) {
+		t.Fatalf("PostgreSQL's newest checkpoint\n%s\nis not the shutdown checkpoint\n%s", newest[0].Note, local)
+	}
+	check := audit.VerifyConfig{Verifiers: []note.Verifier{verifier}, Checkpoints: newest}
+	if rep, err := audit.VerifyDir(trail, "", check); err != nil || !rep.OK() {
+		t.Fatalf("the trail as written: %v %v", err, rep.Problems)
+	}
+	os.RemoveAll(trail)
+	copyFiles(t, older, trail)
+	rep, err := audit.VerifyDir(trail, "", check)
+	if err != nil || rep.OK() || rep.Problems[0].Kind != audit.Truncated {
+		t.Fatalf("the trail rolled back: %v %v", err, rep.Problems)
+	}
+}
+
+func copyFiles(t *testing.T, from, to string) {
+	t.Helper()
+	if err := os.MkdirAll(to, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	ents, err := os.ReadDir(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ent := range ents {
+		b, err := os.ReadFile(filepath.Join(from, ent.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(to, ent.Name()), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

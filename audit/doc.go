@@ -52,7 +52,8 @@
 //   - Discard accepts and drops. Multi writes to several sinks and fails
 //     if any of them fails.
 //   - FileSink: JSON Lines in a hash chain across rotated files
-//     (synchronous, group commit; or buffered with FileConfig.FlushInterval).
+//     (synchronous, group commit; or buffered with FileConfig.FlushInterval),
+//     with signed checkpoints when given a key (FileConfig.Signer).
 //   - SlogSink: one slog record per event, the "event" group mirroring the
 //     JSON; handler errors reach Write's caller.
 //   - Async: a bounded queue and one worker in front of any sink, with an
@@ -62,7 +63,8 @@
 //     from a bounded queue; drops and failures counted; never behind a
 //     fail-closed trail.
 //   - pgsink (subpackage): PostgreSQL, an append-only table with one chain
-//     per replica, and its own Verify.
+//     per replica, and its own Verify; its CheckpointStore keeps file
+//     chains' checkpoints away from the files.
 //
 // # Chain format
 //
@@ -106,22 +108,118 @@
 //   - reordered: a record before records that precede it in the chain
 //     (swapped lines), or a record repeated;
 //   - truncated: a file ending inside a record (a cut file, or a crash
-//     mid-write), or a chain ending before an anchor;
-//   - malformed: a line that is not a record.
+//     mid-write), or a chain ending before an anchor or a checkpoint;
+//   - malformed: a line that is not a record;
+//   - checkpoint: a checkpoint that does not verify, or none at all when
+//     verifier keys were given (see Checkpoints);
+//   - rollback: checkpoints going backwards.
 //
-// A chain cannot show on its own that its newest records were removed
-// cleanly from the end of its newest file. FileSink.Head returns an anchor
-// (sequence number and hash): publish it periodically somewhere the
-// writer of the files cannot change (the PostgreSQL sink, a ticket, a
-// signed message) and pass it as VerifyConfig.Head. Verify reads files as
-// streams with a bounded line length (VerifyConfig.MaxLine) and keeps a
-// bounded number of problems; it is fuzzed.
+// A hash chain cannot show on its own that its newest records were removed
+// cleanly from its end: that is what checkpoints are for (next section).
+// Without them, FileSink.Head returns an anchor (sequence number and
+// hash) to publish somewhere the writer of the files cannot change and to
+// pass as VerifyConfig.Head. Verify reads files as streams with a bounded
+// line length (VerifyConfig.MaxLine) and keeps a bounded number of
+// problems; it is fuzzed.
 //
 // A FileSink opened on an existing directory resumes the chain: it finds
 // the last intact record of the newest file and starts a new file linked to
 // it (it never appends to an old file). A torn last line left by a crash
 // stays where it is and Verify reports it as truncated; a newest file with
-// no intact record near its end makes NewFileSink fail rather than guess.
+// no intact record near its end makes NewFileSink fail rather than guess,
+// and so does a chain shorter than, or different from, the newest
+// checkpoint in the directory (an error wrapping ErrTampered): extending
+// it and checkpointing again would replace the evidence. Move the
+// checkpoint file aside, keeping it, to start anyway.
+//
+// # Checkpoints
+//
+// A chain written with a signing key proves its own end: Verify, given the
+// verifier key, reports every record that a surviving checkpoint covers
+// and that was removed from the end of the chain or rewritten.
+//
+// A checkpoint is the chain's record count and the hash of its last
+// record, signed as a note of golang.org/x/mod/sumdb/note (Ed25519), whose
+// body is the C2SP tlog-checkpoint body:
+//
+//	gw-1/audit
+//	1234
+//	UNhY4JhezH9gQYqvDMWrWH9CwlcKiECVqejMrND2VFw=
+//
+//	— gw-1 YOZHS7+QU4mh3S0BW2O7ycpZQP7E7xymQWDgkPsfjhwlzhOZRe6w41fWypOpQClASOtu+In4oe1DVvCkUOEKdWWprQ0=
+//
+// (signed with the example key of ExampleFileSink_checkpoints).
+// The lines are the origin (FileConfig.CheckpointOrigin, default
+// "<key name>/<prefix>"), the size (the sequence number of the last
+// record, headers included) and the record's hash in standard base64,
+// then a blank line and one signature line per key. This is the shape of
+// Certificate Transparency's signed tree heads (RFC 9162), of Sigstore
+// Rekor's and the Go checksum database's checkpoints: any signed-note
+// library verifies it. The hash is the head of the hash chain rather than
+// a Merkle root, because a verifier reads the whole chain anyway and the
+// head commits to every record before it; a chain with FileConfig.Key has
+// HMAC heads, which Verify needs VerifyConfig.Key to recompute.
+// Checkpoint, Sign, ParseCheckpoint and OpenCheckpoint are the format's
+// one implementation; ParseCheckpoint is strict (three lines, canonical
+// numbers and base64) and fuzzed.
+//
+// A FileSink with FileConfig.Signer (LoadSigner reads the key file that
+// note.GenerateKey or "replay keygen" writes; the key is never logged or
+// written anywhere else) writes a checkpoint every CheckpointInterval
+// (default one minute) if the chain grew, before every rotation, so that
+// every closed file's end is signed, and in Close, so that a clean
+// shutdown leaves the whole trail signed. Each goes to the file
+// <prefix>.checkpoint in Dir, replaced atomically, and then to
+// FileConfig.CheckpointWriter, for example pgsink.CheckpointStore. By
+// default the chain file is fsynced before the checkpoint is signed, and
+// the checkpoint file and the directory after it is written, so that a
+// checkpoint never covers a record a power loss can take back (measured
+// in BENCHMARKS.md: a few milliseconds per checkpoint, while the sink's
+// writers wait); SkipCheckpointSync trades that for speed. A failed
+// checkpoint is counted and logged, never fails the events. A sink that
+// writes nothing writes no checkpoint: opening a directory to check it
+// leaves it as it was.
+//
+// Verify checks checkpoints when VerifyConfig.Verifiers holds the
+// verifier key(s): against each of VerifyConfig.Checkpoints, oldest first,
+// and (VerifyDir) the directory's own checkpoint file after them. A chain
+// shorter than the newest valid checkpoint is truncated; a record that
+// differs from the head a checkpoint signed is altered; a checkpoint that
+// is malformed, badly signed, signed by no given key or for another
+// origin (VerifyConfig.Origin) is a checkpoint problem, and so is the
+// absence of any; a checkpoint covering fewer records than an earlier one,
+// or the same number with another head, is a rollback. Report.Checkpoint
+// names the newest valid checkpoint and counts the records after it.
+//
+// What is detected depends on where the newest checkpoint survives.
+// Against someone who can change the files but cannot read the signing
+// key:
+//
+//   - records edited, removed or reordered inside the chain: the chain
+//     itself, as before;
+//   - records removed from the end, the checkpoint file left in place:
+//     detected from the files alone (truncated);
+//   - records removed from the end and the checkpoint file removed too:
+//     detected from the files alone (no checkpoint);
+//   - records removed from the end and an older checkpoint put back
+//     (checkpoints are not secret, and any older copy of the directory
+//     holds one), or the whole directory restored from an older copy (a
+//     rollback): consistent on their own, so not detectable from the
+//     files; detected only with the newest checkpoint kept elsewhere
+//     (pgsink.CheckpointStore, or a copy the verifier holds), which
+//     reports truncated and rollback;
+//   - records rewritten with recomputed hashes (possible on a chain
+//     without FileConfig.Key): detected up to the newest surviving
+//     checkpoint (altered);
+//   - a forged checkpoint: detected (it needs the private key).
+//
+// Records written after the newest checkpoint are covered by no
+// signature: up to CheckpointInterval of them in normal operation, and
+// after a crash, those since the last checkpoint. They can be removed or
+// rewritten undetected; Report.Checkpoint.After counts them. Someone who
+// also holds the signing key (root on the gateway's host) can sign
+// checkpoints for any files: then only checkpoints already stored out of
+// their reach bind the chain, up to the newest of those.
 //
 // # Fail-closed and fail-open
 //
@@ -171,7 +269,9 @@
 // WebhookConfig.Queue), batch sizes, retries and their backoff, every
 // network attempt (WebhookConfig.Timeout), the intent write
 // (TrailConfig.IntentTimeout), Close (CloseTimeout: what is still queued
-// then is dropped and counted), recorded bodies (DefaultMaxBody, 64 KiB)
+// then is dropped and counted), a checkpoint read back
+// (MaxCheckpointBytes, 16 KiB), one CheckpointWriter call
+// (CheckpointWriteTimeout, 10 s), recorded bodies (DefaultMaxBody, 64 KiB)
 // and session files (DefaultMaxSessionBytes, 64 MiB), and lines read back
 // (Verify's MaxLine, 16 MiB for sessions). Nothing logs unless given a
 // *slog.Logger, and clocks are injectable (FileConfig.Now,

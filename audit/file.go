@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/mod/sumdb/note"
+
 	"github.com/gatehouse-dev/gatehouse/audit/internal/chain"
 )
 
@@ -23,6 +25,8 @@ const (
 	DefaultMaxFileBytes   = 64 << 20
 	DefaultBufferBytes    = 256 << 10
 	DefaultMaxRecordBytes = 1 << 20
+	// DefaultCheckpointInterval is FileConfig.CheckpointInterval's default.
+	DefaultCheckpointInterval = time.Minute
 )
 
 // FileConfig configures a FileSink. The zero value of every optional field
@@ -66,10 +70,38 @@ type FileConfig struct {
 	// of SHA-256: then only a holder of the key can extend or rewrite the
 	// chain undetected, and Verify needs the key (VerifyConfig.Key).
 	Key []byte
+	// Signer, if set, makes the sink write signed checkpoints (see
+	// Checkpoint and the package documentation): every
+	// CheckpointInterval while the chain grows, before every rotation,
+	// and in Close, each into the file CheckpointFileName(Prefix) in Dir
+	// (replaced atomically) and then to CheckpointWriter. LoadSigner reads
+	// one from a key file; nothing here ever writes or logs the key.
+	Signer note.Signer
+	// CheckpointOrigin names the chain in its checkpoints; default
+	// "<Signer.Name()>/<Prefix>". Chains whose checkpoints end up in one
+	// store (a CheckpointWriter shared by replicas) need distinct
+	// origins: give each replica its own key name, or set this.
+	CheckpointOrigin string
+	// CheckpointInterval is how often a checkpoint is written while new
+	// records arrive; default DefaultCheckpointInterval. Records written
+	// since the last checkpoint are not covered by any signature.
+	CheckpointInterval time.Duration
+	// CheckpointWriter, if set, also receives every checkpoint, after it
+	// is stored in Dir: keep the newest one where the writer of Dir
+	// cannot change it (pgsink.CheckpointStore), since only that copy
+	// exposes a directory rolled back as a whole.
+	CheckpointWriter CheckpointWriter
+	// SkipCheckpointSync skips the fsyncs of a checkpoint: of the chain
+	// file before signing, and of the checkpoint file and Dir after. By
+	// default a checkpoint never covers a record a power loss could take
+	// back; without them a power loss can leave a checkpoint ahead of the
+	// files, which Verify then reports as truncation.
+	SkipCheckpointSync bool
 	// Now is the clock (file names, headers and MaxAge); nil means
 	// time.Now.
 	Now func() time.Time
-	// Logger, if set, receives failures of background flushes.
+	// Logger, if set, receives failures of background flushes and of
+	// checkpoints.
 	Logger *slog.Logger
 }
 
@@ -84,6 +116,11 @@ var prefixRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 // finds the last intact record of the newest file and links the new file
 // to it, leaving older files untouched (a torn last line, the trace of a
 // crash, stays where it is, and Verify reports it as truncated).
+//
+// With FileConfig.Signer it also writes signed checkpoints of the chain's
+// end (see Checkpoint), so that Verify detects records removed from the
+// end; it then refuses to resume a chain shorter than, or different from,
+// the newest checkpoint in Dir.
 type FileSink struct {
 	cfg      FileConfig
 	buffered bool
@@ -98,6 +135,10 @@ type FileSink struct {
 	stop     chan struct{}
 	bgDone   chan struct{}
 	stats    FileStats
+	origin   string        // of checkpoints
+	cpStop   chan struct{} // stops checkpointLoop
+	cpDone   chan struct{}
+	export   *checkpointExporter // nil without CheckpointWriter
 
 	// Owned by the flushing goroutine (flushing == true).
 	hasher   *chain.Hasher
@@ -110,6 +151,9 @@ type FileSink struct {
 	prev     string
 	prevFile string
 	buf      []byte
+	cpSize   uint64           // records the newest stored checkpoint covers
+	cpLast   SignedCheckpoint // the newest stored checkpoint
+	wrote    bool             // a batch was written: only then are checkpoints
 }
 
 // FileStats counts what a FileSink did.
@@ -118,6 +162,12 @@ type FileStats struct {
 	Batches uint64 // write calls
 	Files   uint64 // files created
 	Failed  uint64 // events whose batch failed
+	// Checkpoints counts checkpoints stored in Dir, CheckpointFailures
+	// those that could not be, CheckpointWriterFailures the calls of
+	// FileConfig.CheckpointWriter that failed.
+	Checkpoints              uint64
+	CheckpointFailures       uint64
+	CheckpointWriterFailures uint64
 }
 
 type fileBatch struct {
@@ -150,6 +200,22 @@ func NewFileSink(cfg FileConfig) (*FileSink, error) {
 		return nil, errors.New("audit: FileConfig.BufferBytes must not be negative")
 	case cfg.MaxRecordBytes < 0:
 		return nil, errors.New("audit: FileConfig.MaxRecordBytes must not be negative")
+	case cfg.CheckpointInterval < 0:
+		return nil, errors.New("audit: FileConfig.CheckpointInterval must not be negative")
+	case cfg.Signer == nil && (cfg.CheckpointWriter != nil || cfg.CheckpointOrigin != "" || cfg.CheckpointInterval != 0):
+		return nil, errors.New("audit: FileConfig.CheckpointWriter, CheckpointOrigin and CheckpointInterval need FileConfig.Signer")
+	}
+	origin := cfg.CheckpointOrigin
+	if cfg.Signer != nil {
+		if origin == "" {
+			origin = cfg.Signer.Name() + "/" + cfg.Prefix
+		}
+		if !validOrigin(origin) {
+			return nil, fmt.Errorf("audit: FileConfig.CheckpointOrigin %q must be 1 to %d bytes of UTF-8 without control characters or surrounding space", origin, MaxOriginBytes)
+		}
+		if cfg.CheckpointInterval == 0 {
+			cfg.CheckpointInterval = DefaultCheckpointInterval
+		}
 	}
 	if cfg.MaxBytes == 0 {
 		cfg.MaxBytes = DefaultMaxFileBytes
@@ -173,15 +239,27 @@ func NewFileSink(cfg FileConfig) (*FileSink, error) {
 		cur:      &fileBatch{},
 		hasher:   chain.NewHasher(cfg.Key),
 		prev:     chain.Genesis,
+		origin:   origin,
 	}
 	s.cond.L = &s.mu
 	if err := s.resume(); err != nil {
+		return nil, err
+	}
+	if err := s.checkResume(); err != nil {
 		return nil, err
 	}
 	if s.buffered {
 		s.stop = make(chan struct{})
 		s.bgDone = make(chan struct{})
 		go s.background()
+	}
+	if cfg.Signer != nil {
+		if cfg.CheckpointWriter != nil {
+			s.export = newCheckpointExporter(cfg.CheckpointWriter, cfg.Logger)
+		}
+		s.cpStop = make(chan struct{})
+		s.cpDone = make(chan struct{})
+		go s.checkpointLoop()
 	}
 	return s, nil
 }
@@ -384,6 +462,7 @@ func (s *FileSink) flushLocked() {
 func (s *FileSink) writeBatch(events [][]byte) error {
 	// Committed state: what is on disk.
 	cSeq, cPrev, cPrevFile := s.seq, s.prev, s.prevFile
+	s.wrote = s.wrote || len(events) > 0
 	fresh := false
 	buf := s.buf[:0]
 	defer func() { s.buf = buf[:0] }()
@@ -432,6 +511,9 @@ func (s *FileSink) writeBatch(events [][]byte) error {
 			if err := write(); err != nil {
 				return fail(fmt.Errorf("audit: write %s: %w", s.name, err))
 			}
+			// Every file's end is checkpointed. A failed checkpoint is
+			// counted and logged; it never fails the events.
+			s.checkpoint()
 			if err := s.rotate(now); err != nil {
 				return fail(err)
 			}
@@ -502,7 +584,8 @@ func (s *FileSink) background() {
 // Head returns the position of the last written record: publish it
 // somewhere the writer of these files cannot change (another sink, a
 // ticket, a signed message) and pass it to VerifyConfig.Head to detect
-// records removed from the end of the newest file.
+// records removed from the end of the newest file. FileConfig.Signer does
+// this with signed checkpoints.
 func (s *FileSink) Head() Anchor {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -519,11 +602,17 @@ func (s *FileSink) Stats() FileStats {
 	for s.flushing {
 		s.cond.Wait()
 	}
-	return s.stats
+	st := s.stats
+	if s.export != nil {
+		st.CheckpointWriterFailures = s.export.failures()
+	}
+	return st
 }
 
-// Close writes what is queued, closes the current file and stops the
-// background flusher. Later Writes return ErrClosed.
+// Close writes what is queued, writes a final checkpoint (with a
+// Signer), closes the current file, stops the background work and hands
+// the final checkpoint to the CheckpointWriter, waiting for it at most
+// CheckpointWriteTimeout. Later Writes return ErrClosed.
 func (s *FileSink) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -537,16 +626,30 @@ func (s *FileSink) Close() error {
 		close(s.stop)
 		<-s.bgDone
 	}
+	if s.cpStop != nil {
+		close(s.cpStop)
+		<-s.cpDone
+	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	if s.cfg.Signer != nil && s.broken == nil {
+		if cerr := s.checkpointLocked(); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+	}
 	for s.flushing {
 		s.cond.Wait()
 	}
 	if s.f != nil {
-		if cerr := s.f.Close(); cerr != nil && err == nil {
-			err = fmt.Errorf("audit: close %s: %w", s.name, cerr)
+		if cerr := s.f.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("audit: close %s: %w", s.name, cerr))
 		}
 		s.f = nil
+	}
+	s.mu.Unlock()
+	if s.export != nil {
+		if xerr := s.export.close(); xerr != nil {
+			err = errors.Join(err, xerr)
+		}
 	}
 	return err
 }

@@ -11,6 +11,9 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
+
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/gatehouse-dev/gatehouse/audit/internal/chain"
 )
@@ -41,6 +44,15 @@ const (
 	Truncated ProblemKind = "truncated"
 	// Malformed: a line is not a chain record at all.
 	Malformed ProblemKind = "malformed"
+	// BadCheckpoint: a checkpoint does not verify (malformed, a bad
+	// signature, no known key, another origin), or no checkpoint covers
+	// the chain although VerifyConfig.Verifiers asks for one.
+	BadCheckpoint ProblemKind = "checkpoint"
+	// Rollback: checkpoints go backwards: one covers fewer records than
+	// an earlier one, or two cover the same number of records with
+	// different heads. The chain was rolled back (and perhaps extended
+	// again).
+	Rollback ProblemKind = "rollback"
 )
 
 // Problem is one finding, located as precisely as the evidence allows.
@@ -85,12 +97,27 @@ type Report struct {
 	// an anchor published elsewhere to detect removal of the newest
 	// records (no chain can detect that on its own).
 	Head Anchor `json:"head"`
+	// Checkpoint is the newest valid checkpoint (the one covering the
+	// most records) the chain was checked against; nil without
+	// VerifyConfig.Verifiers or when none verified.
+	Checkpoint *CheckpointInfo `json:"checkpoint,omitempty"`
 	// Problems are in file order (files in chain order, then lines), at
 	// most VerifyConfig.MaxProblems of them; Problems[0] is the first
-	// place the chain went wrong.
+	// place the chain went wrong. Problems with checkpoints themselves
+	// come last.
 	Problems []Problem `json:"problems,omitempty"`
 	// MoreProblems counts problems found past MaxProblems.
 	MoreProblems int `json:"more_problems,omitempty"`
+}
+
+// CheckpointInfo describes the checkpoint a chain was checked against.
+type CheckpointInfo struct {
+	Checkpoint
+	Source  string   `json:"source"`
+	Signers []string `json:"signers"`
+	// After counts the chain's records after the checkpoint: records no
+	// signature covers yet, which could be removed undetected.
+	After uint64 `json:"after"`
 }
 
 // OK reports whether the chain verified without any problem.
@@ -123,6 +150,24 @@ type VerifyConfig struct {
 	// larger Seq than the chain's last record reports Truncated, one whose
 	// hash differs from the record at Head.Seq reports Altered.
 	Head *Anchor
+	// Verifiers are the keys checkpoints must be signed with (see
+	// LoadVerifiers). With at least one, Verify checks the chain against
+	// every checkpoint in Checkpoints (and VerifyDir against the one in
+	// the directory too): a chain shorter than a checkpoint reports
+	// Truncated, a record that differs from the head a checkpoint signed
+	// reports Altered, a checkpoint that does not verify reports
+	// BadCheckpoint, checkpoints going backwards report Rollback, and a
+	// chain no checkpoint covers reports BadCheckpoint. Without
+	// Verifiers, checkpoints are not read at all.
+	Verifiers []note.Verifier
+	// Checkpoints are signed checkpoints, oldest first: those kept
+	// outside the directory (pgsink.CheckpointStore, a copy the auditor
+	// holds) and, from VerifyDir, the directory's own, which comes last.
+	// Only a checkpoint kept where the writer of the files cannot reach
+	// exposes a directory rolled back as a whole.
+	Checkpoints []CheckpointNote
+	// Origin, if set, is the origin every checkpoint must name.
+	Origin string
 	// MaxLine bounds one line; longer lines are Malformed. Default
 	// DefaultMaxLine.
 	MaxLine int
@@ -142,6 +187,7 @@ func (c VerifyConfig) Verify(files ...string) (Report, error) {
 		return Report{}, errors.New("audit: verify: no files given")
 	}
 	v := newVerifier(c)
+	v.checkpoints(c.Checkpoints)
 	for _, path := range chainOrder(files, v.h) {
 		f, err := os.Open(path)
 		if err != nil {
@@ -229,7 +275,20 @@ type verifier struct {
 	gap     bool // the last accepted record followed a gap
 	ahead   map[uint64]vrec
 	dropped int // problems not kept
+	cps     []vcheckpoint
+	cpAt    map[uint64][]int // checkpoint size -> indices into cps
+	cpNotes int              // checkpoints given
 }
+
+// vcheckpoint is a checkpoint that verified.
+type vcheckpoint struct {
+	src string
+	SignedCheckpoint
+}
+
+// cpPos is where problems with the checkpoints themselves sort: after
+// every file.
+const cpPos = 1 << 30
 
 type problemAt struct {
 	Problem
@@ -376,6 +435,12 @@ func (v *verifier) accept(r vrec) {
 	if h := v.cfg.Head; h != nil && h.Seq == r.seq && h.Hash != r.hash {
 		v.problem(r.at, Altered, r.seq, "record %d's hash differs from the anchor's", r.seq)
 	}
+	for _, i := range v.cpAt[r.seq] {
+		if c := v.cps[i]; c.Hash != r.hash {
+			v.problem(r.at, Altered, r.seq, "record %d differs from the head that checkpoint %s (signed by %s) covers: the chain was rewritten or replaced after it was signed",
+				r.seq, c.src, strings.Join(c.Signers, ", "))
+		}
+	}
 	v.gap = false
 	v.prev, v.next, v.last = r.hash, r.seq+1, r.at
 	v.rep.Head = Anchor{Seq: r.seq, Hash: r.hash}
@@ -420,6 +485,7 @@ func (v *verifier) finish() Report {
 		at := v.last
 		v.problem(at, Truncated, v.rep.Head.Seq+1, "the chain ends at record %d but the anchor is at record %d: records were removed from the end", v.rep.Head.Seq, h.Seq)
 	}
+	v.finishCheckpoints()
 	slices.SortStableFunc(v.probs, func(a, b problemAt) int {
 		switch {
 		case a.fi != b.fi:
@@ -444,6 +510,8 @@ func (v *verifier) finish() Report {
 }
 
 // VerifyDir verifies every chain file of prefix ("" means "audit") in dir.
+// With c.Verifiers it also checks the chain against the directory's
+// checkpoint file (CheckpointFileName), after c.Checkpoints.
 func VerifyDir(dir, prefix string, c VerifyConfig) (Report, error) {
 	if prefix == "" {
 		prefix = "audit"
@@ -457,6 +525,15 @@ func VerifyDir(dir, prefix string, c VerifyConfig) (Report, error) {
 	}
 	for i, n := range names {
 		names[i] = filepath.Join(dir, n)
+	}
+	if len(c.Verifiers) > 0 {
+		cn, err := readCheckpointForVerify(filepath.Join(dir, CheckpointFileName(prefix)))
+		if err != nil {
+			return Report{}, err
+		}
+		if cn != nil {
+			c.Checkpoints = append(slices.Clip(c.Checkpoints), *cn)
+		}
 	}
 	return c.Verify(names...)
 }

@@ -28,6 +28,18 @@
 //	-- plus indexes on (time), (session_id, time) and (principal, time), and
 //	-- triggers that refuse UPDATE, DELETE and TRUNCATE.
 //
+// Version 2 adds the table of CheckpointStore, append-only the same way:
+//
+//	CREATE TABLE <schema>.gatehouse_audit_checkpoints (
+//	    id         bigserial   PRIMARY KEY,  -- the order they were written in
+//	    origin     text        NOT NULL,     -- the chain (audit.Checkpoint.Origin)
+//	    size       bigint      NOT NULL CHECK (size > 0),
+//	    hash       text        NOT NULL,     -- hex, as in the chain
+//	    note       text        NOT NULL,     -- the signed note, exactly as signed
+//	    written_at timestamptz NOT NULL DEFAULT now(),
+//	    UNIQUE (origin, size, hash)
+//	);
+//
 // The columns between hash and event are copies of event members for
 // queries (event::jsonb reaches the rest). The event is stored as text, not
 // jsonb, because jsonb normalises its input and the chain hashes exact
@@ -49,6 +61,16 @@
 // with concurrency. A Sink resumes its chain from the table when created;
 // two live Sinks must never share a Chain (the primary key refuses the
 // second writer's rows, which fails its writes closed).
+//
+// # Checkpoints of file chains
+//
+// CheckpointStore keeps the signed checkpoints an audit.FileSink writes
+// (audit.FileConfig.CheckpointWriter) in the append-only table
+// gatehouse_audit_checkpoints, away from the files they cover; the
+// newest of them is what exposes a chain directory truncated together with
+// its checkpoint file, or restored as a whole from an older copy.
+// ReadCheckpoints returns the newest ones of an origin, oldest first, for
+// audit.VerifyConfig.Checkpoints.
 package pgsink
 
 import (
@@ -316,7 +338,7 @@ func (s *Sink) Close() error {
 }
 
 // SchemaVersion is the table version this code writes and reads.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 var migrations = [][]string{
 	1: {
@@ -348,6 +370,24 @@ var migrations = [][]string{
 			FOR EACH ROW EXECUTE FUNCTION {{s}}.gatehouse_audit_append_only()`,
 		`DROP TRIGGER IF EXISTS gatehouse_audit_events_no_truncate ON {{t}}`,
 		`CREATE TRIGGER gatehouse_audit_events_no_truncate BEFORE TRUNCATE ON {{t}}
+			FOR EACH STATEMENT EXECUTE FUNCTION {{s}}.gatehouse_audit_append_only()`,
+	},
+	2: {
+		`CREATE TABLE IF NOT EXISTS {{c}} (
+			id         bigserial   PRIMARY KEY,
+			origin     text        NOT NULL,
+			size       bigint      NOT NULL CHECK (size > 0),
+			hash       text        NOT NULL,
+			note       text        NOT NULL,
+			written_at timestamptz NOT NULL DEFAULT now(),
+			UNIQUE (origin, size, hash)
+		)`,
+		`CREATE INDEX IF NOT EXISTS gatehouse_audit_checkpoints_origin ON {{c}} (origin, id)`,
+		`DROP TRIGGER IF EXISTS gatehouse_audit_checkpoints_no_change ON {{c}}`,
+		`CREATE TRIGGER gatehouse_audit_checkpoints_no_change BEFORE UPDATE OR DELETE ON {{c}}
+			FOR EACH ROW EXECUTE FUNCTION {{s}}.gatehouse_audit_append_only()`,
+		`DROP TRIGGER IF EXISTS gatehouse_audit_checkpoints_no_truncate ON {{c}}`,
+		`CREATE TRIGGER gatehouse_audit_checkpoints_no_truncate BEFORE TRUNCATE ON {{c}}
 			FOR EACH STATEMENT EXECUTE FUNCTION {{s}}.gatehouse_audit_append_only()`,
 	},
 }
@@ -384,7 +424,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, schema string) error {
 	if current > SchemaVersion {
 		return fmt.Errorf("pgsink: migrate: schema %s is at version %d, newer than this code's %d", schema, current, SchemaVersion)
 	}
-	repl := strings.NewReplacer("{{t}}", pgx.Identifier{schema, Table}.Sanitize(), "{{s}}", qs)
+	repl := strings.NewReplacer("{{t}}", pgx.Identifier{schema, Table}.Sanitize(), "{{c}}", pgx.Identifier{schema, CheckpointTable}.Sanitize(), "{{s}}", qs)
 	for v := current + 1; v <= SchemaVersion; v++ {
 		for _, stmt := range migrations[v] {
 			if _, err := tx.Exec(ctx, repl.Replace(stmt)); err != nil {

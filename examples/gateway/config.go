@@ -135,12 +135,29 @@ type SlackConfig struct {
 // refused; it needs the file sink) or "fail-open" (the call goes ahead;
 // losses are counted in gatehouse_audit_dropped_total). RecordingsDir, if
 // set, keeps each session's masked request/response pairs for
-// examples/replay.
+// examples/replay. Checkpoint, if set, makes the file trail write signed
+// checkpoints.
 type AuditConfig struct {
-	Sinks         []string `yaml:"sinks"`
-	Mode          string   `yaml:"mode"`
-	Dir           string   `yaml:"dir"`
-	RecordingsDir string   `yaml:"recordingsDir"`
+	Sinks         []string          `yaml:"sinks"`
+	Mode          string            `yaml:"mode"`
+	Dir           string            `yaml:"dir"`
+	RecordingsDir string            `yaml:"recordingsDir"`
+	Checkpoint    *CheckpointConfig `yaml:"checkpoint"`
+}
+
+// CheckpointConfig makes the file trail sign checkpoints (record count and
+// head hash) with the key in KeyFile (replay keygen NAME writes NAME.key),
+// every Interval while it grows, at every rotation and at shutdown, so
+// that `replay verify -key NAME.pub` detects removed records. DSNEnv, if
+// set, names the environment variable holding a PostgreSQL DSN where every
+// checkpoint is also kept (audit/pgsink, Schema), out of reach of whoever
+// can change the trail's files.
+type CheckpointConfig struct {
+	KeyFile  string        `yaml:"keyFile"`
+	Interval time.Duration `yaml:"interval"`
+	Origin   string        `yaml:"origin"`
+	DSNEnv   string        `yaml:"dsnEnv"`
+	Schema   string        `yaml:"schema"`
 }
 
 // LimitsConfig bounds the work a client can make the gateway do. Zero
@@ -358,6 +375,16 @@ func (c *Config) validate() error {
 	}
 	if file && c.Audit.Dir == "" {
 		c.Audit.Dir = DefaultAuditDir()
+	}
+	if cp := c.Audit.Checkpoint; cp != nil {
+		switch {
+		case !file:
+			return fieldErr("audit.checkpoint", "needs the file sink")
+		case cp.KeyFile == "":
+			return fieldErr("audit.checkpoint.keyFile", "required")
+		case cp.Interval < 0:
+			return fieldErr("audit.checkpoint.interval", "must not be negative")
+		}
 	}
 	switch c.Audit.Mode {
 	case "", "fail-closed":

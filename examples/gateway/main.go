@@ -52,6 +52,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/gatehouse-dev/gatehouse/audit"
+	"github.com/gatehouse-dev/gatehouse/audit/pgsink"
 	"github.com/gatehouse-dev/gatehouse/awsproxy"
 	"github.com/gatehouse-dev/gatehouse/identity"
 	"github.com/gatehouse-dev/gatehouse/policy"
@@ -516,7 +517,11 @@ func (g *gateway) openAudit(cfg *Config) (*audit.Trail, audit.Recorder, error) {
 	var trail *audit.Trail
 	var recorder audit.Recorder
 	if slices.Contains(cfg.Audit.Sinks, "file") {
-		sink, err := audit.NewFileSink(audit.FileConfig{Dir: cfg.Audit.Dir})
+		fc := audit.FileConfig{Dir: cfg.Audit.Dir, Logger: g.log}
+		if err := g.auditCheckpoints(cfg.Audit.Checkpoint, &fc); err != nil {
+			return nil, nil, err
+		}
+		sink, err := audit.NewFileSink(fc)
 		if err != nil {
 			return nil, nil, fmt.Errorf("gateway: config: audit.dir: %w", err)
 		}
@@ -529,7 +534,11 @@ func (g *gateway) openAudit(cfg *Config) (*audit.Trail, audit.Recorder, error) {
 		}
 		g.log.Info("audit trail", "dir", cfg.Audit.Dir, "mode", mode.String())
 		g.trail = trail
-		g.stop = append(g.stop, func() { trail.Close() })
+		g.stop = append(g.stop, func() {
+			if err := trail.Close(); err != nil {
+				g.log.Error("audit: closing the file trail", "err", err)
+			}
+		})
 	}
 	if cfg.Audit.RecordingsDir != "" {
 		r, err := audit.NewFileRecorder(audit.FileRecorderConfig{Dir: cfg.Audit.RecordingsDir})
@@ -539,6 +548,36 @@ func (g *gateway) openAudit(cfg *Config) (*audit.Trail, audit.Recorder, error) {
 		recorder = r
 	}
 	return trail, recorder, nil
+}
+
+// auditCheckpoints sets up the file trail's signed checkpoints, and their
+// PostgreSQL copy, as cp asks. The store closes after the trail (g.stop
+// runs backwards), so that the shutdown checkpoint reaches it.
+func (g *gateway) auditCheckpoints(cp *CheckpointConfig, fc *audit.FileConfig) error {
+	if cp == nil {
+		return nil
+	}
+	signer, err := audit.LoadSigner(cp.KeyFile)
+	if err != nil {
+		return fmt.Errorf("gateway: config: audit.checkpoint.keyFile: %w", err)
+	}
+	fc.Signer, fc.CheckpointInterval, fc.CheckpointOrigin = signer, cp.Interval, cp.Origin
+	if cp.DSNEnv == "" {
+		return nil
+	}
+	dsn, err := secretFromEnv("audit.checkpoint.dsnEnv", cp.DSNEnv)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	store, err := pgsink.NewCheckpointStore(ctx, pgsink.CheckpointStoreConfig{DSN: dsn, Schema: cp.Schema})
+	if err != nil {
+		return fmt.Errorf("gateway: audit.checkpoint: %w", err)
+	}
+	g.stop = append(g.stop, func() { store.Close() })
+	fc.CheckpointWriter = store
+	return nil
 }
 
 // logCall is the "slog" audit sink: one line per call, never the

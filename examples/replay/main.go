@@ -5,17 +5,36 @@
 //	replay timeline DIR SESSION               print a session call by call
 //	replay html DIR SESSION [-o FILE]         write the session as one self-contained HTML page
 //	replay verify [flags] FILE|DIR...         verify hash-chained audit files
+//	replay keygen [-o DIR] NAME               make a checkpoint key pair
 //
 // DIR is an audit.FileRecorder directory. verify takes chain files or
 // directories (every PREFIX-*.jsonl file in them); flags:
 //
 //	-prefix audit        file prefix inside directories
+//	-key FILE            checkpoint verifier key(s), one per line (NAME.pub
+//	                     from keygen): check the chain's end against its
+//	                     signed checkpoints (the directory's PREFIX.checkpoint
+//	                     and those given below)
+//	-checkpoint FILE     a signed checkpoint kept outside the directory
+//	                     (repeatable, oldest first); needs -key
+//	-postgres DSN        also take the newest checkpoints of the chain from
+//	                     the audit/pgsink checkpoint table (password from
+//	                     PGPASSWORD or ~/.pgpass rather than the DSN); needs -key
+//	-schema public       the PostgreSQL schema
+//	-origin ORIGIN       the chain's checkpoint origin; every checkpoint must
+//	                     name it (default for -postgres: KEYNAME/PREFIX)
 //	-key-file FILE       the chain's HMAC key (FileConfig.Key), raw bytes
 //	-head SEQ:HASH       an anchor the chain must reach (FileSink.Head)
 //	-json                print the report as JSON
 //
-// Exit status: 0 on success, 1 when verification finds a problem or a
-// session cannot be read, 2 on usage errors.
+// keygen writes NAME.key (the private signer key, mode 0600, for the
+// gateway's audit.checkpoint.key) and NAME.pub (the verifier key, for
+// -key) into DIR (default the current directory); it never overwrites a
+// file and never prints the private key.
+//
+// Exit status: 0 on success, 1 when verification finds a problem, the
+// chain cannot be checked or a session cannot be read, 2 on usage errors
+// (including unreadable key and checkpoint files).
 package main
 
 import (
@@ -41,7 +60,9 @@ const usage = `usage:
   replay sessions DIR
   replay timeline DIR SESSION
   replay html DIR SESSION [-o FILE]
-  replay verify [-prefix audit] [-key-file FILE] [-head SEQ:HASH] [-json] FILE|DIR...
+  replay verify [-prefix audit] [-key FILE] [-checkpoint FILE]... [-postgres DSN [-schema S]] [-origin O]
+                [-key-file FILE] [-head SEQ:HASH] [-json] FILE|DIR...
+  replay keygen [-o DIR] NAME
 `
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -52,11 +73,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cmd, args := args[0], args[1:]
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	out := fs.String("o", "", "html: output file (default standard output)")
+	out := fs.String("o", "", "html: output file (default standard output); keygen: output directory (default the current one)")
 	prefix := fs.String("prefix", "audit", "verify: file prefix inside directories")
 	keyFile := fs.String("key-file", "", "verify: file holding the chain's HMAC key")
 	head := fs.String("head", "", "verify: anchor SEQ:HASH the chain must reach")
 	asJSON := fs.Bool("json", false, "verify: print the report as JSON")
+	verifierKey := fs.String("key", "", "verify: checkpoint verifier key file")
+	var checkpoints listFlag
+	fs.Var(&checkpoints, "checkpoint", "verify: a signed checkpoint kept outside the directory (repeatable, oldest first)")
+	pgDSN := fs.String("postgres", "", "verify: PostgreSQL holding the chain's checkpoints (audit/pgsink)")
+	pgSchema := fs.String("schema", "public", "verify: PostgreSQL schema of -postgres")
+	origin := fs.String("origin", "", "verify: the chain's checkpoint origin")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return 2
@@ -109,7 +136,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 			}
 			cfg.Head = &a
 		}
+		cp := checkpointFlags{key: *verifierKey, files: checkpoints, dsn: *pgDSN, schema: *pgSchema, origin: *origin, prefix: *prefix}
+		if code := cp.apply(&cfg, stderr); code != 0 {
+			return code
+		}
 		return verify(cfg, *prefix, pos, *asJSON, stdout, stderr)
+	case "keygen":
+		if len(pos) != 1 {
+			break
+		}
+		return keygen(pos[0], *out, stdout, stderr)
 	}
 	fmt.Fprint(stderr, usage)
 	return 2
@@ -174,6 +210,9 @@ func verify(cfg audit.VerifyConfig, prefix string, paths []string, asJSON bool, 
 			return 1
 		}
 		files = append(files, m...)
+		if code := dirCheckpoint(&cfg, filepath.Join(p, audit.CheckpointFileName(prefix)), stderr); code != 0 {
+			return code
+		}
 	}
 	rep, err := cfg.Verify(files...)
 	if err != nil {
@@ -193,6 +232,13 @@ func verify(cfg audit.VerifyConfig, prefix string, paths []string, asJSON bool, 
 		}
 		if rep.MoreProblems > 0 {
 			fmt.Fprintf(stdout, "... and %d more problem(s)\n", rep.MoreProblems)
+		}
+		if c := rep.Checkpoint; c != nil {
+			fmt.Fprintf(stdout, "checkpoint: %d records of %s signed by %s (%s)", c.Size, c.Origin, strings.Join(c.Signers, ", "), c.Source)
+			if c.After > 0 {
+				fmt.Fprintf(stdout, "; the %d record(s) after it are not covered by a signature yet", c.After)
+			}
+			fmt.Fprintln(stdout)
 		}
 		verdict := "OK"
 		if !rep.OK() {

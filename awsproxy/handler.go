@@ -488,6 +488,14 @@ func (h *Handler) prepare(c *Call) *Error {
 	if p := protocolOf(c.Classification.Service); p != ProtocolUnknown {
 		c.Protocol = p
 	}
+	if svc := c.Classification.Service; svc != nil && svc.Name == "s3" {
+		// A bucket label that decodes to something no bucket can be named
+		// ("a%2F..%2Fb") would be judged under one name and resolved by
+		// S3 under another: refused, never forwarded.
+		if b := c.Classification.Params["Bucket"]; b != "" && !s3BucketName(b) {
+			return &Error{Kind: KindBadRequest, Code: "InvalidBucketName", Message: "The specified bucket is not valid."}
+		}
+	}
 	base, override, e := h.resolver.resolve(c.Service, c.Classification.Service, c.Region)
 	if e != nil {
 		return e
@@ -758,6 +766,22 @@ func validBucket(b string) bool {
 		}
 	}
 	return b[0] != '.' && b[0] != '-' && b[len(b)-1] != '.' && b[len(b)-1] != '-'
+}
+
+// s3BucketName accepts every name S3 has ever allowed for a bucket,
+// legacy us-east-1 names included: 1 to 255 of letters, digits, '.', '-'
+// and '_'.
+func s3BucketName(b string) bool {
+	if len(b) == 0 || len(b) > 255 {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // stripPresignQuery removes the presigned-URL auth parameters from a raw

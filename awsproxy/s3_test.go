@@ -288,3 +288,37 @@ func TestS3WrongKeyIsRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestS3BucketLabelMustBeABucketName: a path-style bucket segment that
+// decodes to something no bucket can be named (an encoded "/" turning
+// "sandbox-1%2F..%2Freports" into a resource ARN under sandbox-1) is
+// refused before policy and never forwarded; legacy names pass. (Encoded
+// bytes in keys are legal: examples/gateway's TestEncodedPathSegments.)
+func TestS3BucketLabelMustBeABucketName(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	h.mustCreateBucket(t, "sandbox-1")
+	for _, tc := range []struct {
+		path, code string
+	}{
+		{"/sandbox-1%2F..%2Freports/x", "InvalidBucketName"},
+		{"/sandbox-1%2Fx", "InvalidBucketName"},
+		{"/sandbox%201/x", "InvalidBucketName"},
+		{"/%40gatehouse/x", "InvalidBucketName"},
+		{"/sandbox-1/missing", "NoSuchKey"},
+		{"/Legacy_Bucket.1/x", "NoSuchBucket"},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			before := h.S3Hits.Load()
+			resp, body := h.do(t, h.signed(t, reqSpec{path: tc.path}))
+			if got := resp.Header.Get("X-Gatehouse-Error"); tc.code == "InvalidBucketName" {
+				if got != tc.code || resp.StatusCode != 400 || h.S3Hits.Load() != before {
+					t.Fatalf("%d %q (%s), forwarded %v; want 400 InvalidBucketName, not forwarded", resp.StatusCode, got, body, h.S3Hits.Load() != before)
+				}
+				return
+			}
+			if h.S3Hits.Load() == before || !strings.Contains(string(body), tc.code) {
+				t.Fatalf("%d %s: want it forwarded and answered %s", resp.StatusCode, body, tc.code)
+			}
+		})
+	}
+}

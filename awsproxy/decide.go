@@ -81,6 +81,14 @@ func approve(ctx context.Context, broker *approval.Broker, c *Call, d *policy.De
 		Detail: detail, PolicyRevision: d.Revision,
 	}, approval.GateOptions{Hold: hold, QueueWhenUnavailable: a.Unavailable == policy.Queue})
 	if err != nil {
+		if ctx.Err() != nil {
+			if res.Record.ID != "" {
+				rec := res.Record
+				c.Approval = &rec
+			}
+			return &Error{Kind: KindInternal, Code: "ServiceUnavailable", Status: 503, Err: err,
+				Message: "the call was waiting for approval when its connection ended (the client left or the gateway shut down); it was not made"}
+		}
 		return &Error{Kind: KindInternal, Code: "ServiceUnavailable", Status: 503, Message: "the approval service is unavailable; the call was not made", Err: err}
 	}
 	rec := res.Record

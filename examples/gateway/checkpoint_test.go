@@ -236,7 +236,7 @@ func TestCheckpointConfig(t *testing.T) {
 		})
 	}
 	// A good entry passes -check.
-	cfg := e.withAudit("audit:\n  sinks: [file]\n  dir: "+dir+"\n  checkpoint:\n    keyFile: "+priv+"\n    interval: 30s\n    origin: gw/replica-a\n")
+	cfg := e.withAudit("audit:\n  sinks: [file]\n  dir: " + dir + "\n  checkpoint:\n    keyFile: " + priv + "\n    interval: 30s\n    origin: gw/replica-a\n")
 	var stdout, stderr bytes.Buffer
 	if err := run(context.Background(), []string{"-config", e.write("good.yaml", cfg), "-check"}, &stdout, &stderr); err != nil || !strings.Contains(stdout.String(), "configuration ok") {
 		t.Fatalf("-check: %v\n%s", err, stderr.String())

@@ -42,6 +42,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -121,8 +122,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("gateway: listen: %w", err)
 	}
+	// Every handler is counted, so that the trail is closed only after the
+	// last one wrote its completion record, even when the drain times out
+	// and calls held for approval are cut.
+	var inflight sync.WaitGroup
+	routes := g.routes()
 	srv := &http.Server{
-		Handler:           g.routes(),
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			inflight.Add(1)
+			defer inflight.Done()
+			routes.ServeHTTP(w, r)
+		}),
 		ReadHeaderTimeout: cfg.Limits.ReadHeaderTimeout,
 		IdleTimeout:       cfg.Limits.IdleTimeout,
 		MaxHeaderBytes:    serverHeaderBytes(cfg.Limits.MaxHeaderBytes),
@@ -160,12 +170,25 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			sctx, cancel := context.WithTimeout(context.Background(), cfg.Limits.ShutdownTimeout)
 			defer cancel()
 			if err := srv.Shutdown(sctx); err != nil {
+				// Cut what is left (held calls see their context end and
+				// answer), then wait, bounded, for their records.
 				srv.Close()
+				waitBounded(&inflight, 5*time.Second)
 				return fmt.Errorf("gateway: drain: %w", err)
 			}
 			log.Info("stopped")
 			return nil
 		}
+	}
+}
+
+// waitBounded waits for wg, at most d.
+func waitBounded(wg *sync.WaitGroup, d time.Duration) {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d):
 	}
 }
 

@@ -78,8 +78,10 @@ type Result struct {
 //     hold that runs out is Pending (the client's retry reaches step 1).
 //
 // The error is non-nil only for invalid input, a store failure or ctx
-// ending (the client left): the proxy must then refuse the call (fail
-// closed). Every other refusal is an Outcome.
+// ending (the client left, or the server shut down): the proxy must then
+// refuse the call (fail closed). When ctx ended during a hold, Result
+// still carries the pending Record the call waited on. Every other
+// refusal is an Outcome.
 func (b *Broker) Gate(ctx context.Context, req Request, opts GateOptions) (Result, error) {
 	if rec, ok, err := b.ConsumeGrant(ctx, req.Principal, req.Fingerprint); err != nil {
 		return Result{}, err
@@ -107,7 +109,9 @@ func (b *Broker) Gate(ctx context.Context, req Request, opts GateOptions) (Resul
 		cancel()
 		switch {
 		case ctx.Err() != nil:
-			return Result{}, ctx.Err()
+			// The record the call waited on stays pending; the caller
+			// may still name it in its own records.
+			return b.result(OutcomePending, rec, created, nil), ctx.Err()
 		case errors.Is(err, context.DeadlineExceeded):
 			return b.result(OutcomePending, rec, created, nil), nil
 		case err != nil:

@@ -252,9 +252,13 @@
 // masking, with the call's completion event attached so that a recording
 // replays with its decision and approval. FilterHeader drops credentials
 // (Authorization, X-Amz-Security-Token, cookies, SSE-C keys, anything named
-// like a token or secret), RedactURL drops presigned-URL signatures, and
-// NewBody keeps at most a bounded prefix of a body (Truncated and Size say
-// what was cut). FileRecorder, the default, writes one JSON Lines file per
+// like a token or secret), RedactURL drops presigned-URL signatures and STS
+// tokens and assertions, and NewBody keeps at most a bounded prefix of a
+// body (Truncated and Size say what was cut). A body whose content was not
+// recorded carries Withheld (why) and Size. awsproxy never hands a
+// recorder a live credential: it masks every body with the secret
+// detectors and the aws-secrets profile whatever the policy said, or
+// withholds it. FileRecorder, the default, writes one JSON Lines file per
 // session (SessionFile makes safe names from arbitrary ids), re-applies
 // those filters and bounds, and caps each session file; LoadSession and
 // Sessions read them back. examples/replay prints a session as a terminal

@@ -39,7 +39,7 @@ type Config struct {
 	// URLBase, if set, makes URL(id) return URLBase+id: the page an
 	// approver opens (the Handler serves it at <mount>/ui/<id>, so for a
 	// Handler mounted at https://gw.example/approvals/ use
-	// "https://gw.example/approvals/ui/").
+	// "https://gw.example/@gatehouse/approvals/ui/").
 	URLBase string
 	// Now is the clock; nil means time.Now. Times are stored in UTC,
 	// truncated to microseconds (PostgreSQL's precision).

@@ -210,6 +210,7 @@ type Call struct {
 	bodyDigest  string        // SHA-256 of the payload, once BodyDigest computed it
 	plain       []byte        // the payload, when held (decoded for aws-chunked)
 	held        []byte        // an aws-chunked body as received, held to be bound
+	masker      *mask.Masker  // the decision's mask obligations, compiled before forwarding
 }
 
 type payloadMode uint8

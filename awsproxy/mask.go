@@ -85,9 +85,11 @@ func (ms *maskers) forCall(c *Call) (*mask.Masker, error) {
 // Config.MaskHashKey) refuses the call instead of failing after the call
 // has run upstream.
 func (h *Handler) checkMasks(c *Call) *Error {
-	if _, err := h.maskers.forCall(c); err != nil {
+	m, err := h.maskers.forCall(c)
+	if err != nil {
 		return newError(KindInternal, "the policy's mask obligations for this call cannot be applied by this gateway; the call was not made", err)
 	}
+	c.masker = m // maskResponse uses it: one lookup per call
 	return nil
 }
 
@@ -95,9 +97,13 @@ func (h *Handler) checkMasks(c *Call) *Error {
 // cannot be applied to is withheld (unless every such obligation says
 // onUnmaskable: pass): it is never passed through unmasked by accident.
 func (h *Handler) maskResponse(c *Call, resp *http.Response) error {
-	m, err := h.maskers.forCall(c)
-	if err != nil {
-		return withheld(c, resp, fmt.Errorf("its mask rules do not compile: %w", err))
+	m := c.masker
+	if m == nil && c.Decision != nil && len(c.Decision.Obligations.Masks) > 0 {
+		// A Stage or ModifyResponse path that skipped checkMasks.
+		var err error
+		if m, err = h.maskers.forCall(c); err != nil {
+			return withheld(c, resp, fmt.Errorf("its mask rules do not compile: %w", err))
+		}
 	}
 	if m == nil {
 		return nil

@@ -2,6 +2,7 @@ package awsproxy
 
 import (
 	"bytes"
+	"fmt"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -55,18 +56,32 @@ func unboundHeader(lk string) bool {
 	return false
 }
 
+// alwaysBound are headers bound for every service, input members or not:
+// they choose the operation or the protocol (X-Amz-Target, Smithy-Protocol,
+// X-Amzn-Query-Mode) or how the body is read (Content-Type).
+func alwaysBound(lk string) bool {
+	switch lk {
+	case "x-amz-target", "smithy-protocol", "x-amzn-query-mode", "content-type":
+		return true
+	}
+	return false
+}
+
 // boundHeaders returns the headers an approval of c covers, sorted by
 // name: every forwarded header that the service's models read as input
-// (catalog.InputHeaders), minus unboundHeader's; for a service the catalog
-// does not know, every forwarded header minus unboundHeader's. Values are
-// as forwarded (several joined by ","), except that Content-Encoding drops
-// the aws-chunked coding, which only frames the body. Values of headers
-// the models mark sensitive are replaced by their SHA-256.
+// (catalog.InputHeaders) or that picks the operation or protocol
+// (alwaysBound), minus unboundHeader's; for a service the catalog does not
+// know, every forwarded header minus unboundHeader's. Values are as
+// forwarded (several joined by ","), except that the Content-Encoding of
+// an aws-chunked body drops the aws-chunked coding, which only frames it.
+// Values of headers the models mark sensitive are replaced by their
+// SHA-256.
 func boundHeaders(c *Call) []approval.Header {
 	var set *catalog.InputHeaders
 	if svc := c.Classification.Service; svc != nil {
 		set = svc.InputHeaders()
 	}
+	streamed := c.payloadMode == modeStreamSigned || c.payloadMode == modeStreamUnsigned
 	var out []approval.Header
 	for k, vs := range c.Request.Header {
 		lk := lowerHeader(k)
@@ -74,14 +89,14 @@ func boundHeaders(c *Call) []approval.Header {
 			continue
 		}
 		sensitive := false
-		if set != nil {
+		if set != nil && !alwaysBound(lk) {
 			var in bool
 			if in, sensitive = set.Lookup(lk); !in {
 				continue
 			}
 		}
 		v := strings.Join(vs, ",")
-		if lk == "content-encoding" {
+		if lk == "content-encoding" && streamed {
 			v = withoutAWSChunked(v)
 			if v == "" {
 				continue
@@ -198,11 +213,33 @@ func (h *Handler) holdRead(c *Call) ([]byte, *Error) {
 	return body, e
 }
 
-// fingerprint computes the approval fingerprint of c from its parts: the
-// principal, IAM action, resources, method, upstream path, canonical
-// query, bound headers, body digest and the decision's digest. Every part
-// is length-prefixed, so no two different requests share an encoding.
-func fingerprint(c *Call, headers []approval.Header, bodyDigest, decision string) string {
+// binding is what an approval of a call is bound to, besides the call's
+// principal, operation, action, resources, method, path and query.
+type binding struct {
+	headers    []approval.Header
+	bodyDigest string
+	decision   string
+}
+
+// bind computes c's binding; it may read and hold the body (BodyDigest).
+func bind(c *Call) (binding, error) {
+	digest, err := c.BodyDigest()
+	if err != nil {
+		return binding{}, err
+	}
+	b := binding{headers: boundHeaders(c), bodyDigest: digest}
+	if c.Decision != nil {
+		b.decision = c.Decision.Digest()
+	}
+	return b, nil
+}
+
+// fingerprint computes the approval fingerprint of c: the principal,
+// operation, IAM action, resources, method, upstream path and query
+// exactly as forwarded, bound headers, body digest and the decision's
+// digest. Every part is length-prefixed, so no two different requests
+// share an encoding.
+func (b binding) fingerprint(c *Call) string {
 	h := sha256.New()
 	put := func(s string) {
 		var n [8]byte
@@ -216,56 +253,68 @@ func fingerprint(c *Call, headers []approval.Header, bodyDigest, decision string
 	}
 	put(fingerprintVersion)
 	put(who)
+	put(c.Service)
+	put(c.Classification.Operation)
 	put(c.Classification.Action)
 	put(strings.Join(c.Classification.Resources, "\x00"))
 	put(c.Request.Method)
 	put(c.rawPath)
-	put(canonicalQuery(c))
-	put(strconv.Itoa(len(headers)))
-	for _, hd := range headers {
+	put(c.rawQuery)
+	put(strconv.Itoa(len(b.headers)))
+	for _, hd := range b.headers {
 		put(hd.Name)
 		put(hd.Value)
 	}
-	put(bodyDigest)
-	put(decision)
+	put(b.bodyDigest)
+	put(b.decision)
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-func canonicalQuery(c *Call) string {
-	q, err := appendCanonicalQuery(nil, c.rawQuery, "")
-	if err != nil {
-		return c.rawQuery
-	}
-	return string(q)
-}
-
 // Fingerprint identifies the effective request an approval is bound to:
-// the principal, IAM action, resources, method, the path and canonical
-// query as forwarded, every bound header (see the package doc), the
-// SHA-256 of the body in every payload mode (BodyDigest, which may read
-// and hold the body) and the digest of the policy decision
+// the principal, operation, IAM action, resources, method, the path and
+// query exactly as forwarded, every bound header (see the package doc),
+// the SHA-256 of the body in every payload mode (BodyDigest, which may
+// read and hold the body) and the digest of the policy decision
 // (policy.Decision.Digest, when c.Decision is set), so that a reload that
 // changes the decision voids grants made under the old one.
 func Fingerprint(c *Call) (string, error) {
-	digest, err := c.BodyDigest()
+	b, err := bind(c)
 	if err != nil {
 		return "", err
 	}
-	decision := ""
-	if c.Decision != nil {
-		decision = c.Decision.Digest()
-	}
-	return fingerprint(c, boundHeaders(c), digest, decision), nil
+	return b.fingerprint(c), nil
 }
 
-// approvalDetail is what approvers see of c: the parts of its fingerprint,
-// readable, with the body's preview masked.
-func (h *Handler) approvalDetail(c *Call, headers []approval.Header, decision string) *approval.Detail {
+// errUnshowable refuses a call needing approval that an approver could not
+// be shown whole.
+func errUnshowable(what string) *Error {
+	return &Error{Kind: KindBadRequest, Code: "InvalidRequest",
+		Message: "the call needs an approval, and an approver must see everything it is bound to, but " + what + "; the call was not made"}
+}
+
+// approvalDetail is what approvers see of c: every part of its binding,
+// whole, and the body's preview masked. A call that cannot be shown whole
+// (too many bound headers, a value, path or query past the Detail bounds)
+// is refused: approvers never approve what they could not see.
+func (h *Handler) approvalDetail(c *Call, b binding) (*approval.Detail, *Error) {
+	switch {
+	case len(b.headers) > approval.MaxDetailHeaders:
+		return nil, errUnshowable(fmt.Sprintf("it has %d bound headers, more than the %d an approval shows", len(b.headers), approval.MaxDetailHeaders))
+	case len(c.rawPath) > approval.MaxDetailField || len(c.rawQuery) > approval.MaxDetailField:
+		return nil, errUnshowable(fmt.Sprintf("its path or query is longer than the %d bytes an approval shows", approval.MaxDetailField))
+	}
+	for _, hd := range b.headers {
+		if len(hd.Value) > approval.MaxDetailHeaderValue {
+			return nil, errUnshowable(fmt.Sprintf("header %s is longer than the %d bytes an approval shows", hd.Name, approval.MaxDetailHeaderValue))
+		}
+	}
 	d := &approval.Detail{
 		Service: c.Service, Operation: c.Classification.Operation, Region: c.Region, Method: c.Request.Method,
-		Path: c.rawPath, Query: canonicalQuery(c), Headers: headers, Decision: decision,
+		Path: c.rawPath, Query: c.rawQuery, Headers: slices.Clone(b.headers), Decision: b.decision,
 	}
 	if len(c.Classification.Params) > 0 {
+		// Params are a reading aid (everything they come from is shown
+		// whole above), so they may be cut.
 		d.Params = make(map[string]string, len(c.Classification.Params))
 		for k, v := range c.Classification.Params {
 			if len(d.Params) == approval.MaxDetailParams {
@@ -274,17 +323,8 @@ func (h *Handler) approvalDetail(c *Call, headers []approval.Header, decision st
 			d.Params[k] = cut(v, approval.MaxDetailHeaderValue)
 		}
 	}
-	for i := range d.Headers {
-		d.Headers[i].Value = cut(d.Headers[i].Value, approval.MaxDetailHeaderValue)
-	}
-	if len(d.Headers) > approval.MaxDetailHeaders {
-		d.Headers = d.Headers[:approval.MaxDetailHeaders]
-	}
-	for _, s := range []*string{&d.Path, &d.Query} {
-		*s = cut(*s, approval.MaxDetailField)
-	}
 	d.Body = h.bodyPreview(c)
-	return d
+	return d, nil
 }
 
 // cut shortens s to at most n bytes, at a UTF-8 boundary.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -448,5 +449,108 @@ func TestApprovalShowsWhatIsApproved(t *testing.T) {
 	js, _ := json.Marshal(rec)
 	if strings.Contains(string(js), "wJalrXUtnFEMI") {
 		t.Fatal("the stored record holds the secret")
+	}
+}
+
+// TestApprovalBindsOperation: two JSON operations that share one IAM
+// action (SQS SendMessage and SendMessageBatch are both sqs:SendMessage)
+// are different requests: a grant for one never forwards the other.
+func TestApprovalBindsOperation(t *testing.T) {
+	var seen []string
+	sqs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen = append(seen, r.Header.Get("X-Amz-Target"))
+		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+		io.WriteString(w, `{}`)
+	}))
+	t.Cleanup(sqs.Close)
+	compiled, err := policy.Compile(*mustPolicyConfig(t, `
+default: deny
+rules:
+  - name: sends
+    effect: approve
+    when: request.action == "sqs:SendMessage"
+    approval: {approvers: [sec], mode: queue}
+`), policy.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, _ := approval.NewMemoryStore(approval.MemoryConfig{})
+	broker, err := approval.New(approval.Config{Store: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &bindingHarness{harness: newHarness(t, harnessOptions{Upstreams: map[string]string{"sqs": sqs.URL}, Config: func(c *awsproxy.Config) {
+		c.Stages = []awsproxy.Stage{awsproxy.PolicyStage(policy.NewStaticEngine(compiled), broker)}
+	}}), broker: broker}
+	body := []byte(`{"QueueUrl":"https://sqs.us-east-1.amazonaws.com/123456789012/q","MessageBody":"one harmless message",` +
+		`"Entries":[{"Id":"1","MessageBody":"rm -rf /"}]}`)
+	send := func(op string) *http.Request {
+		return h.signed(t, reqSpec{method: "POST", path: "/", service: "sqs", body: body, header: http.Header{
+			"X-Amz-Target": {"AmazonSQS." + op}, "Content-Type": {"application/x-amz-json-1.0"},
+		}})
+	}
+	id := h.pendingAt(t, "SendMessage", send("SendMessage"))
+	h.approve(t, id)
+	if other := h.pendingAt(t, "SendMessageBatch on the SendMessage grant", send("SendMessageBatch")); other == id {
+		t.Fatal("SendMessageBatch attached to the SendMessage record")
+	}
+	if len(seen) != 0 {
+		t.Fatalf("the upstream saw %v before anything was approved for it", seen)
+	}
+	resp, b := h.do(t, send("SendMessage"))
+	if resp.StatusCode != 200 || len(seen) != 1 || seen[0] != "AmazonSQS.SendMessage" {
+		t.Fatalf("the approved SendMessage: %d %s, upstream saw %v", resp.StatusCode, b, seen)
+	}
+}
+
+// pendingAt is pending for a harness whose upstream is not the S3 one.
+func (h *bindingHarness) pendingAt(t *testing.T, what string, r *http.Request) string {
+	t.Helper()
+	resp, body := h.do(t, r)
+	p, ok := awsproxy.PendingApprovalFrom(resp.Header)
+	if !ok {
+		t.Fatalf("%s: %d %s %q, want ApprovalPending", what, resp.StatusCode, resp.Header.Get("X-Gatehouse-Error"), body)
+	}
+	return p.ID
+}
+
+// TestApprovalRefusesWhatCannotBeShown: a call that needs approval but
+// could not be shown to an approver whole (a bound header past the
+// approval page's bounds, too many bound headers) is refused, and no
+// approval is filed for it.
+func TestApprovalRefusesWhatCannotBeShown(t *testing.T) {
+	long := http.Header{"X-Amz-Meta-Note": {strings.Repeat("a", approval.MaxDetailHeaderValue) + "approved-by-alice"}}
+	many := http.Header{"X-Amz-Website-Redirect-Location": {"https://evil.example/phish"}}
+	for i := range approval.MaxDetailHeaders {
+		many.Set(fmt.Sprintf("X-Amz-Meta-A%03d", i), "x")
+	}
+	for name, hdr := range map[string]http.Header{"a long header": long, "too many headers": many} {
+		t.Run(name, func(t *testing.T) {
+			h := newBindingHarness(t, bindingPolicy, "")
+			before := h.S3Hits.Load()
+			resp, body := h.do(t, h.signed(t, reqSpec{method: "PUT", path: "/guarded/o", body: []byte("x"), header: hdr}))
+			if resp.StatusCode != 400 || !strings.Contains(string(body), "must see everything") || h.S3Hits.Load() != before {
+				t.Fatalf("%d %s", resp.StatusCode, body)
+			}
+			if recs, _ := h.broker.List(context.Background(), approval.Filter{}); len(recs) != 0 {
+				t.Fatalf("an approval was filed: %+v", recs)
+			}
+		})
+	}
+}
+
+// TestApprovalBindsContentEncodingOfPlainBodies: outside aws-chunked
+// uploads, Content-Encoding (aws-chunked included) is stored with the
+// object and is bound as sent.
+func TestApprovalBindsContentEncodingOfPlainBodies(t *testing.T) {
+	h := newBindingHarness(t, bindingPolicy, "")
+	put := func(ce string) *http.Request {
+		return h.signed(t, reqSpec{method: "PUT", path: "/guarded/ce", body: []byte("x"), hash: awsproxy.PayloadUnsigned,
+			header: http.Header{"Content-Encoding": {ce}}})
+	}
+	id := h.pending(t, "gzip", put("gzip"))
+	h.approve(t, id)
+	if other := h.pending(t, "gzip,aws-chunked", put("gzip,aws-chunked")); other == id {
+		t.Fatal("another Content-Encoding attached to the approved record")
 	}
 }

@@ -61,19 +61,20 @@ func approve(ctx context.Context, broker *approval.Broker, c *Call, d *policy.De
 	if a.Mode == policy.Hold {
 		hold = a.HoldTimeout
 	}
-	digest, err := c.BodyDigest()
+	b, err := bind(c)
 	if err != nil {
 		return err
 	}
-	headers := boundHeaders(c)
-	decision := d.Digest()
 	var detail *approval.Detail
 	if c.h != nil {
-		detail = c.h.approvalDetail(c, headers, decision)
+		var e *Error
+		if detail, e = c.h.approvalDetail(c, b); e != nil {
+			return e
+		}
 	}
 	res, err := broker.Gate(ctx, approval.Request{
 		Principal: c.Session.Principal, Action: c.Classification.Action, Resources: c.Classification.Resources,
-		Fingerprint: fingerprint(c, headers, digest, decision), Requirements: reqs, GrantTTL: a.GrantTTL,
+		Fingerprint: b.fingerprint(c), Requirements: reqs, GrantTTL: a.GrantTTL,
 		Summary: map[string]string{
 			"service": c.Service, "operation": c.Classification.Operation, "region": c.Region,
 			"method": c.Request.Method, "path": c.Request.URL.Path,

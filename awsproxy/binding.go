@@ -2,11 +2,11 @@ package awsproxy
 
 import (
 	"bytes"
-	"fmt"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"slices"
 	"strconv"

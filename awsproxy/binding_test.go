@@ -554,3 +554,50 @@ func TestApprovalBindsContentEncodingOfPlainBodies(t *testing.T) {
 		t.Fatal("another Content-Encoding attached to the approved record")
 	}
 }
+
+// TestPolicyJudgesOnlyForwardedHeaders: a header the gateway will not
+// forward (an unsigned x-amz-* header, or one a Connection header names as
+// hop-by-hop) can never satisfy a policy condition.
+func TestPolicyJudgesOnlyForwardedHeaders(t *testing.T) {
+	compiled, err := policy.Compile(*mustPolicyConfig(t, `
+default: deny
+rules:
+  - name: setup
+    effect: allow
+    when: request.action == "s3:CreateBucket"
+  - name: encrypted-puts-only
+    effect: allow
+    when: request.action == "s3:PutObject" && request.params["ServerSideEncryption"] == "AES256"
+`), policy.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, harnessOptions{Config: func(c *awsproxy.Config) {
+		c.Stages = []awsproxy.Stage{awsproxy.PolicyStage(policy.NewStaticEngine(compiled), nil)}
+	}})
+	h.mustCreateBucket(t, "bkt")
+	t.Run("signed: allowed", func(t *testing.T) {
+		r := h.signed(t, reqSpec{method: "PUT", path: "/bkt/signed", body: []byte("x"), header: http.Header{"X-Amz-Server-Side-Encryption": {"AES256"}}})
+		if resp, body := h.do(t, r); resp.StatusCode != 200 {
+			t.Fatalf("%d %s", resp.StatusCode, body)
+		}
+	})
+	t.Run("unsigned: not judged", func(t *testing.T) {
+		before := h.S3Hits.Load()
+		r := h.signed(t, reqSpec{method: "PUT", path: "/bkt/unsigned", body: []byte("x")})
+		r.Header.Set("X-Amz-Server-Side-Encryption", "AES256") // after signing
+		resp, body := h.do(t, r)
+		if resp.Header.Get("X-Gatehouse-Error") != "AccessDenied" || h.S3Hits.Load() != before {
+			t.Fatalf("%d %s: an unsigned header the gateway drops satisfied the policy", resp.StatusCode, body)
+		}
+	})
+	t.Run("named by Connection: refused", func(t *testing.T) {
+		before := h.S3Hits.Load()
+		r := h.signed(t, reqSpec{method: "PUT", path: "/bkt/hop", body: []byte("x"), header: http.Header{"X-Amz-Server-Side-Encryption": {"AES256"}}})
+		r.Header.Set("Connection", "X-Amz-Server-Side-Encryption")
+		resp, body := h.do(t, r)
+		if resp.StatusCode != 400 || h.S3Hits.Load() != before {
+			t.Fatalf("%d %s: a header a proxy strips as hop-by-hop was judged and forwarded", resp.StatusCode, body)
+		}
+	})
+}

@@ -425,6 +425,9 @@ func (h *Handler) prepare(c *Call) *Error {
 		// Absolute-form request targets are proxy requests: never honoured.
 		return newError(KindBadRequest, "absolute-form request targets are not accepted", nil)
 	}
+	if e := checkConnectionHeader(r.Header); e != nil {
+		return e
+	}
 	auth, t, token, e := h.parseAuth(r)
 	if e != nil {
 		return e
@@ -472,6 +475,9 @@ func (h *Handler) prepare(c *Call) *Error {
 	}
 	c.Session = sess
 	c.signed = auth.SignedHeaders
+	// From here on the request holds only what is forwarded: policy, the
+	// audit trail and approvals never see a header AWS will not.
+	dropUnsignedAmzHeaders(r.Header, c.signed)
 	if c.payloadMode == modeStreamSigned {
 		c.streamIn = &chunkSigner{key: key, date: t.UTC().Format(amzDateLayout), scope: auth.Scope.String(), prev: auth.Signature}
 	}
@@ -783,6 +789,35 @@ func s3BucketName(b string) bool {
 		}
 	}
 	return true
+}
+
+// checkConnectionHeader refuses a Connection header that names another
+// header: a proxy removes the headers it names (hop-by-hop), so such a
+// header would be judged by policy and never reach AWS.
+func checkConnectionHeader(h http.Header) *Error {
+	for _, v := range h["Connection"] {
+		for tok := range strings.SplitSeq(v, ",") {
+			switch strings.ToLower(strings.TrimSpace(tok)) {
+			case "", "close", "keep-alive":
+			default:
+				return newError(KindBadRequest, "the Connection header may only say close or keep-alive", nil)
+			}
+		}
+	}
+	return nil
+}
+
+// dropUnsignedAmzHeaders removes the x-amz-* headers the client did not
+// sign (anyone on the way could have added them; they are never
+// forwarded), so that nothing downstream judges them.
+func dropUnsignedAmzHeaders(h http.Header, signed []string) {
+	for k := range h {
+		lk := lowerHeader(k)
+		if strings.HasPrefix(lk, "x-amz-") && lk != "x-amz-content-sha256" && lk != "x-amz-date" && lk != "x-amz-security-token" &&
+			!slices.Contains(signed, lk) {
+			delete(h, k)
+		}
+	}
 }
 
 // stripPresignQuery removes the presigned-URL auth parameters from a raw

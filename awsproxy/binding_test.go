@@ -601,3 +601,48 @@ rules:
 		}
 	})
 }
+
+// TestUnsignedBodiesOfOtherServicesAreJudged: a DynamoDB call sent with
+// UNSIGNED-PAYLOAD is classified from its body like any other (a deny rule
+// on the table holds), and aws-chunked bodies are refused outside S3.
+func TestUnsignedBodiesOfOtherServicesAreJudged(t *testing.T) {
+	var hits int
+	ddb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits++
+		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+		io.WriteString(w, `{}`)
+	}))
+	t.Cleanup(ddb.Close)
+	compiled, err := policy.Compile(*mustPolicyConfig(t, `
+default: deny
+rules:
+  - name: tables
+    effect: allow
+    when: request.service == "dynamodb"
+  - name: never-prod
+    effect: deny
+    when: request.resources.exists(r, r.iamLike("arn:aws:dynamodb:*:*:table/prod"))
+`), policy.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, harnessOptions{Upstreams: map[string]string{"dynamodb": ddb.URL}, Config: func(c *awsproxy.Config) {
+		c.Stages = []awsproxy.Stage{awsproxy.PolicyStage(policy.NewStaticEngine(compiled), nil)}
+		c.Account = "123456789012"
+	}})
+	del := func(hash string) *http.Request {
+		return h.signed(t, reqSpec{method: "POST", path: "/", service: "dynamodb", body: []byte(`{"TableName":"prod"}`), hash: hash, header: http.Header{
+			"X-Amz-Target": {"DynamoDB_20120810.DeleteTable"}, "Content-Type": {"application/x-amz-json-1.0"}, "X-Amz-Content-Sha256": {hash},
+		}})
+	}
+	for _, tc := range []struct{ hash, code string }{
+		{hexSHA([]byte(`{"TableName":"prod"}`)), "AccessDeniedException"},
+		{awsproxy.PayloadUnsigned, "AccessDeniedException"},
+		{awsproxy.PayloadStreamingUnsigned, "ValidationException"},
+	} {
+		resp, body := h.do(t, del(tc.hash))
+		if got := resp.Header.Get("X-Gatehouse-Error"); got != tc.code || hits != 0 {
+			t.Fatalf("DeleteTable prod with %s: %d %q %s (upstream hits %d)", tc.hash, resp.StatusCode, got, body, hits)
+		}
+	}
+}

@@ -631,10 +631,23 @@ func (h *Handler) payload(c *Call, a sigv4Auth) *Error {
 	switch hash {
 	case PayloadUnsigned:
 		c.payloadMode = modeUnsigned
-	case PayloadStreamingUnsigned:
+		if !streamsBodies(c.Service) {
+			// Every other service reads its parameters from the body:
+			// it is held and classified, never judged without it.
+			body, e := h.readBody(c)
+			if e != nil {
+				return e
+			}
+			c.Body = body
+		}
+	case PayloadStreamingUnsigned, PayloadStreamingSigned, PayloadStreamingSignedTrailr:
+		if !streamsBodies(c.Service) {
+			return newError(KindBadRequest, "aws-chunked bodies are accepted for S3 only", nil)
+		}
 		c.payloadMode = modeStreamUnsigned
-	case PayloadStreamingSigned, PayloadStreamingSignedTrailr:
-		c.payloadMode = modeStreamSigned
+		if hash != PayloadStreamingUnsigned {
+			c.payloadMode = modeStreamSigned
+		}
 	case "":
 		body, e := h.readBody(c)
 		if e != nil {
@@ -650,6 +663,18 @@ func (h *Handler) payload(c *Call, a sigv4Auth) *Error {
 	}
 	c.PayloadHash = hash
 	return nil
+}
+
+// streamsBodies reports whether a signing name's bodies may stream
+// unread (UNSIGNED-PAYLOAD, aws-chunked): the S3 family, whose request
+// parameters are in the path, query and headers and whose bodies are
+// object data. Every other service's bodies are read and classified.
+func streamsBodies(signingName string) bool {
+	switch signingName {
+	case "s3", "s3-object-lambda", "s3-outposts", "s3express":
+		return true
+	}
+	return false
 }
 
 // checkBody verifies a literal payload hash over a small body before

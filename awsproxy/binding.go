@@ -198,6 +198,9 @@ func (h *Handler) holdBody(c *Call) *Error {
 	if _, err := io.Copy(io.Discard, cr); err != nil {
 		return asError(err)
 	}
+	if e := h.reserve(c, int64(plain.Len())); e != nil { // the decoded copy
+		return e
+	}
 	c.held, c.plain = raw, plain.Bytes()
 	c.bodyDigest = hex.EncodeToString(sum.Sum(nil))
 	return nil

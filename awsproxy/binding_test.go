@@ -646,3 +646,35 @@ rules:
 		}
 	}
 }
+
+// TestBufferedBodiesAreBounded: the bodies all calls hold at once are
+// bounded by MaxBufferedBytes; past it a call is refused with a throttling
+// error, and what finished calls held is given back.
+func TestBufferedBodiesAreBounded(t *testing.T) {
+	ddb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+		io.WriteString(w, `{}`)
+	}))
+	t.Cleanup(ddb.Close)
+	h := newHarness(t, harnessOptions{Upstreams: map[string]string{"dynamodb": ddb.URL}, Config: func(c *awsproxy.Config) {
+		c.MaxBufferedBytes = 100
+	}})
+	call := func(n int) *http.Response {
+		body := []byte(`{"TableName":"` + strings.Repeat("t", n) + `"}`)
+		r := h.signed(t, reqSpec{method: "POST", path: "/", service: "dynamodb", body: body, header: http.Header{
+			"X-Amz-Target": {"DynamoDB_20120810.DescribeTable"}, "Content-Type": {"application/x-amz-json-1.0"},
+		}})
+		r.Header.Del("X-Amz-Content-Sha256") // signed over the body's hash: the gateway holds it
+		resp, _ := h.do(t, r)
+		return resp
+	}
+	for i := range 10 {
+		if resp := call(40); resp.StatusCode != 200 {
+			t.Fatalf("call %d of 56 bytes under a 100-byte bound: %d %s", i, resp.StatusCode, resp.Header.Get("X-Gatehouse-Error"))
+		}
+	}
+	if resp := call(200); resp.StatusCode != 503 || resp.Header.Get("X-Gatehouse-Error") != "ThrottlingException" {
+		t.Fatalf("a 216-byte body over a 100-byte bound: %d %s", resp.StatusCode, resp.Header.Get("X-Gatehouse-Error"))
+	}
+}

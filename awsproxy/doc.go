@@ -148,7 +148,9 @@
 // # Bounds
 //
 // MaxHeaderBytes (64 KiB) bounds request headers; MaxBodyBuffer (16 MiB)
-// bounds a body that must be held to verify it; MaxChunkSize (4 MiB)
+// bounds a body that must be held to verify it; MaxBufferedBytes (256 MiB)
+// bounds the bodies all calls hold at once (past it a call is refused with
+// the protocol's throttling error, 503, which SDKs retry); MaxChunkSize (4 MiB)
 // bounds one signed chunk; BodyReadTimeout (1 minute) bounds the wait for
 // the next bytes of a request body. Past a bound the request is refused
 // with an AWS-shaped error (RequestHeaderSectionTooLarge for headers,

@@ -63,6 +63,7 @@ const (
 	KindGatewayTimeout                             // upstream did not answer in time
 	KindInternal                                   // gateway fault (credentials for upstream, ...)
 	KindBodyTooLarge                               // a buffered body, an aws-chunked chunk or its trailers exceed a configured bound
+	KindThrottled                                  // the gateway sheds load (503; SDKs retry)
 )
 
 // gatewayFault reports whether the kind is the gateway's or the
@@ -94,6 +95,7 @@ var kinds = [...]kindInfo{
 	KindGatewayTimeout:        {http.StatusGatewayTimeout, "GatewayTimeout", "GatewayTimeout", "GatewayTimeoutException"},
 	KindInternal:              {http.StatusInternalServerError, "InternalError", "InternalFailure", "InternalFailure"},
 	KindBodyTooLarge:          {http.StatusBadRequest, "EntityTooLarge", "RequestEntityTooLarge", "RequestEntityTooLargeException"},
+	KindThrottled:             {http.StatusServiceUnavailable, "SlowDown", "Throttling", "ThrottlingException"},
 }
 
 // CodeClientDisconnected is the error code a Call (and its audit record)

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -33,6 +34,8 @@ const (
 	DefaultMaxHeaderBytes  = 64 << 10
 	DefaultMaxBodyBuffer   = 16 << 20
 	DefaultBodyReadTimeout = time.Minute
+	// DefaultMaxBufferedBytes is 16 bodies of DefaultMaxBodyBuffer.
+	DefaultMaxBufferedBytes = 16 * DefaultMaxBodyBuffer
 	// smallBody is the largest body with a literal payload hash that is
 	// verified in full before anything is sent upstream; larger ones are
 	// verified as they stream and the upstream request is aborted on a
@@ -122,6 +125,12 @@ type Config struct {
 	// it (requests without x-amz-content-sha256 are signed over a body hash).
 	// Zero means DefaultMaxBodyBuffer.
 	MaxBodyBuffer int64
+	// MaxBufferedBytes bounds the request bodies all calls together hold
+	// in memory at once (bodies signed by hash, small bodies checked
+	// before forwarding, bodies held to bind an approval). A call whose
+	// body would go past it is refused with the protocol's throttling
+	// error (503), which SDKs retry. Zero means DefaultMaxBufferedBytes.
+	MaxBufferedBytes int64
 	// MaxChunkSize bounds one chunk of a signed aws-chunked body. Zero
 	// means DefaultMaxChunkSize.
 	MaxChunkSize int
@@ -211,6 +220,7 @@ type Call struct {
 	plain       []byte        // the payload, when held (decoded for aws-chunked)
 	held        []byte        // an aws-chunked body as received, held to be bound
 	masker      *mask.Masker  // the decision's mask obligations, compiled before forwarding
+	reserved    int64         // bytes of Handler.buffered this call holds
 }
 
 type payloadMode uint8
@@ -235,6 +245,7 @@ type Handler struct {
 	upKeys    keyCache // the gateway's own signing keys
 	maskers   maskers
 	artefacts artefactMaskers
+	buffered  atomic.Int64 // body bytes all calls hold (MaxBufferedBytes)
 }
 
 type callKey struct{}
@@ -247,7 +258,7 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Credentials == nil {
 		return nil, errors.New("awsproxy: Config.Credentials is required")
 	}
-	if cfg.MaxSkew < 0 || cfg.MaxHeaderBytes < 0 || cfg.MaxBodyBuffer < 0 || cfg.MaxChunkSize < 0 || cfg.BodyReadTimeout < 0 {
+	if cfg.MaxSkew < 0 || cfg.MaxHeaderBytes < 0 || cfg.MaxBodyBuffer < 0 || cfg.MaxChunkSize < 0 || cfg.BodyReadTimeout < 0 || cfg.MaxBufferedBytes < 0 {
 		return nil, errors.New("awsproxy: Config bounds must not be negative")
 	}
 	if cfg.MaxSkew == 0 {
@@ -258,6 +269,9 @@ func New(cfg Config) (*Handler, error) {
 	}
 	if cfg.MaxBodyBuffer == 0 {
 		cfg.MaxBodyBuffer = DefaultMaxBodyBuffer
+	}
+	if cfg.MaxBufferedBytes == 0 {
+		cfg.MaxBufferedBytes = max(DefaultMaxBufferedBytes, cfg.MaxBodyBuffer)
 	}
 	if cfg.MaxChunkSize == 0 {
 		cfg.MaxChunkSize = DefaultMaxChunkSize
@@ -376,6 +390,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) done(c *Call, cw *countingWriter) {
+	if c.reserved != 0 {
+		h.buffered.Add(-c.reserved)
+		c.reserved = 0
+	}
 	switch {
 	case cw.status != 0:
 		c.Status = cw.status
@@ -708,8 +726,12 @@ func (h *Handler) readBody(c *Call) ([]byte, *Error) {
 		return nil, newError(KindBodyTooLarge, "request body exceeds the gateway's buffer limit", nil)
 	}
 	n := r.ContentLength
+	reserve := n
 	if n < 0 {
-		n = 512
+		n, reserve = 512, h.cfg.MaxBodyBuffer
+	}
+	if e := h.reserve(c, reserve); e != nil {
+		return nil, e
 	}
 	buf := make([]byte, 0, n+1)
 	lr := &limitedReader{r: h.deadlineBody(c, r.Body), n: h.cfg.MaxBodyBuffer + 1}
@@ -736,7 +758,22 @@ func (h *Handler) readBody(c *Call) ([]byte, *Error) {
 		return nil, newError(KindBadRequest, "request body shorter than its Content-Length", nil)
 	}
 	c.BytesIn = int64(len(buf))
+	h.reserve(c, int64(len(buf))-reserve) // what was read, not what was feared
 	return buf, nil
+}
+
+// reserve adds n bytes (negative to give back) to the bodies held by all
+// calls, refusing when it would pass MaxBufferedBytes.
+func (h *Handler) reserve(c *Call, n int64) *Error {
+	if n > 0 && h.buffered.Add(n) > h.cfg.MaxBufferedBytes {
+		h.buffered.Add(-n)
+		return newError(KindThrottled, "the gateway holds as many request bodies as it may; retry shortly", nil)
+	}
+	if n < 0 {
+		h.buffered.Add(n)
+	}
+	c.reserved += n
+	return nil
 }
 
 // target computes the upstream URL: the validated base, the client's path

@@ -678,3 +678,24 @@ func TestBufferedBodiesAreBounded(t *testing.T) {
 		t.Fatalf("a 216-byte body over a 100-byte bound: %d %s", resp.StatusCode, resp.Header.Get("X-Gatehouse-Error"))
 	}
 }
+
+// TestProtocolMarkersMustAgree: SQS accepts the JSON and the query
+// protocol; a request naming one operation in X-Amz-Target and another as
+// a form Action is refused, never classified as one and run as the other.
+func TestProtocolMarkersMustAgree(t *testing.T) {
+	var hits int
+	sqs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits++ }))
+	t.Cleanup(sqs.Close)
+	h := newHarness(t, harnessOptions{Upstreams: map[string]string{"sqs": sqs.URL}})
+	for name, r := range map[string]*http.Request{
+		"form body": h.signed(t, reqSpec{method: "POST", path: "/", service: "sqs", body: []byte("Action=DeleteQueue&QueueUrl=q"), header: http.Header{
+			"X-Amz-Target": {"AmazonSQS.ListQueues"}, "Content-Type": {"application/x-www-form-urlencoded"}}}),
+		"query Action": h.signed(t, reqSpec{method: "POST", path: "/?Action=DeleteQueue&QueueUrl=q", service: "sqs", body: []byte("{}"), header: http.Header{
+			"X-Amz-Target": {"AmazonSQS.ListQueues"}, "Content-Type": {"application/x-amz-json-1.0"}}}),
+	} {
+		resp, body := h.do(t, r)
+		if resp.StatusCode != 400 || hits != 0 {
+			t.Fatalf("%s: %d %s (upstream hits %d)", name, resp.StatusCode, body, hits)
+		}
+	}
+}

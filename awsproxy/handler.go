@@ -8,6 +8,7 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -446,6 +447,9 @@ func (h *Handler) prepare(c *Call) *Error {
 	if e := checkConnectionHeader(r.Header); e != nil {
 		return e
 	}
+	if e := checkProtocolMarkers(r); e != nil {
+		return e
+	}
 	auth, t, token, e := h.parseAuth(r)
 	if e != nil {
 		return e
@@ -865,6 +869,21 @@ func checkConnectionHeader(h http.Header) *Error {
 				return newError(KindBadRequest, "the Connection header may only say close or keep-alive", nil)
 			}
 		}
+	}
+	return nil
+}
+
+// checkProtocolMarkers refuses a request that names its operation twice,
+// in two protocols: an X-Amz-Target (JSON protocol) with a form body or an
+// Action query parameter (query protocol). A service that accepts both
+// (SQS) might run the other one than the gateway classified.
+func checkProtocolMarkers(r *http.Request) *Error {
+	if r.Header.Get("X-Amz-Target") == "" {
+		return nil
+	}
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt == "application/x-www-form-urlencoded" || strings.Contains(r.URL.RawQuery, "Action=") {
+		return newError(KindBadRequest, "the request names its operation both in X-Amz-Target and as a query-protocol Action", nil)
 	}
 	return nil
 }

@@ -54,3 +54,31 @@ func FuzzRouter(f *testing.F) {
 		}
 	})
 }
+
+// TestRouterVirtualHostedKeys: under virtual-hosted addressing the path is
+// a key, and a key may start with "@gatehouse/": such a request goes to
+// the data path, not the gateway's endpoints.
+func TestRouterVirtualHostedKeys(t *testing.T) {
+	h, err := New(Config{Authenticator: StaticAuthenticator{}, Credentials: StaticCredentials(nil), VirtualHostDomains: []string{"s3.gw.example"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := false
+	rt := Router{Own: http.HandlerFunc(func(http.ResponseWriter, *http.Request) { own = true }), Data: h}
+	for _, tc := range []struct {
+		host string
+		own  bool
+	}{
+		{"bucket.s3.gw.example", false},
+		{"bucket.s3.gw.example:8443", false},
+		{"gw.example", true},
+		{"s3.gw.example", true},
+	} {
+		own = false
+		r := httptest.NewRequest("GET", "http://"+tc.host+OwnPrefix+"healthz", nil)
+		rt.ServeHTTP(httptest.NewRecorder(), r)
+		if own != tc.own {
+			t.Errorf("Host %s: reached the endpoints %v, want %v", tc.host, own, tc.own)
+		}
+	}
+}

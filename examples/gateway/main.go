@@ -42,7 +42,6 @@ import (
 	"os"
 	"os/signal"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -125,12 +124,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// Every handler is counted, so that the trail is closed only after the
 	// last one wrote its completion record, even when the drain times out
 	// and calls held for approval are cut.
-	var inflight sync.WaitGroup
+	var inflight atomic.Int64
 	routes := g.routes()
 	srv := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			inflight.Add(1)
-			defer inflight.Done()
+			defer inflight.Add(-1)
 			routes.ServeHTTP(w, r)
 		}),
 		ReadHeaderTimeout: cfg.Limits.ReadHeaderTimeout,
@@ -173,7 +172,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				// Cut what is left (held calls see their context end and
 				// answer), then wait, bounded, for their records.
 				srv.Close()
-				waitBounded(&inflight, 5*time.Second)
+				waitIdle(&inflight, 5*time.Second)
 				return fmt.Errorf("gateway: drain: %w", err)
 			}
 			log.Info("stopped")
@@ -182,13 +181,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 }
 
-// waitBounded waits for wg, at most d.
-func waitBounded(wg *sync.WaitGroup, d time.Duration) {
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(d):
+// waitIdle waits, at most d, until no handler runs. (A counter rather
+// than a sync.WaitGroup: a request read on a connection just before Close
+// may still start a handler while this waits.)
+func waitIdle(n *atomic.Int64, d time.Duration) {
+	for deadline := time.Now().Add(d); n.Load() > 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"mime"
 	"net/url"
 	"strings"
-	"sync"
 
 	"github.com/gatehouse-dev/gatehouse/audit"
 	"github.com/gatehouse-dev/gatehouse/awsproxy/catalog"
@@ -26,9 +25,8 @@ import (
 // environments ...), including the gateway's own STS answers, and the
 // operation's sensitive input members for its request.
 type artefactMaskers struct {
-	cfg mask.Config
-	mu  sync.Mutex
-	m   map[artefactKey]*mask.Masker
+	cfg   mask.Config
+	cache boundedCache[artefactKey, *mask.Masker]
 }
 
 type artefactKey struct {
@@ -40,31 +38,17 @@ const maxArtefactMaskers = 4096
 
 func (a *artefactMaskers) get(c *Call, request bool) (*mask.Masker, error) {
 	k := artefactKey{c.Service, c.Classification.Operation, request}
-	a.mu.Lock()
-	m, ok := a.m[k]
-	a.mu.Unlock()
-	if ok {
-		return m, nil
-	}
-	rules := []mask.Rule{{Name: "secrets", Detect: mask.DetectAll}}
-	if request {
-		rules = append(rules, sensitiveInputRules(c)...)
-	} else {
-		rules = append(rules, mask.ProfileRules(mask.ProfileAWSSecrets, c.Service, c.Classification.Operation)...)
-	}
-	cfg := a.cfg
-	cfg.Rules = rules
-	m, err := mask.New(cfg)
-	if err != nil {
-		return nil, err
-	}
-	a.mu.Lock()
-	if a.m == nil || len(a.m) >= maxArtefactMaskers {
-		a.m = make(map[artefactKey]*mask.Masker)
-	}
-	a.m[k] = m
-	a.mu.Unlock()
-	return m, nil
+	return a.cache.get(k, func() (*mask.Masker, error) {
+		rules := []mask.Rule{{Name: "secrets", Detect: mask.DetectAll}}
+		if request {
+			rules = append(rules, sensitiveInputRules(c)...)
+		} else {
+			rules = append(rules, mask.ProfileRules(mask.ProfileAWSSecrets, c.Service, c.Classification.Operation)...)
+		}
+		cfg := a.cfg
+		cfg.Rules = rules
+		return mask.New(cfg)
+	})
 }
 
 // sensitiveInputRules masks the operation's sensitive body members (a

@@ -299,8 +299,8 @@ func New(cfg Config) (*Handler, error) {
 		return nil, err
 	}
 	h := &Handler{
-		maskers:   maskers{cfg: mask.Config{HashKey: cfg.MaskHashKey, MaxBody: cfg.MaxMaskBody}},
-		artefacts: artefactMaskers{cfg: mask.Config{HashKey: cfg.MaskHashKey, MaxBody: cfg.MaxMaskBody}},
+		maskers:   maskers{cfg: mask.Config{HashKey: cfg.MaskHashKey, MaxBody: cfg.MaxMaskBody}, cache: boundedCache[string, *mask.Masker]{max: maxCachedMaskers}},
+		artefacts: artefactMaskers{cfg: mask.Config{HashKey: cfg.MaskHashKey, MaxBody: cfg.MaxMaskBody}, cache: boundedCache[artefactKey, *mask.Masker]{max: maxArtefactMaskers}},
 		cfg:       cfg,
 		resolver:  res,
 	}

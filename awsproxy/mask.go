@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 
 	"github.com/gatehouse-dev/gatehouse/mask"
 	"github.com/gatehouse-dev/gatehouse/policy"
@@ -20,9 +19,8 @@ const CodeResponseWithheld = "ResponseWithheld"
 // maskers compiles the mask obligations of decisions into maskers, once
 // per distinct (obligations, service, operation), and keeps them.
 type maskers struct {
-	cfg mask.Config
-	mu  sync.Mutex
-	m   map[string]*mask.Masker
+	cfg   mask.Config
+	cache boundedCache[string, *mask.Masker]
 }
 
 const maxCachedMaskers = 1024
@@ -44,40 +42,26 @@ func (ms *maskers) forCall(c *Call) (*mask.Masker, error) {
 	for _, m := range c.Decision.Obligations.Masks {
 		fmt.Fprintf(&key, "\x00%s\x01%s\x01%s\x01%d\x01%s", m.Profile, m.Path, m.Strategy, m.Keep, m.OnUnmaskable)
 	}
-	ms.mu.Lock()
-	cached, ok := ms.m[key.String()]
-	ms.mu.Unlock()
-	if ok {
-		return cached, nil
-	}
-	var rules []mask.Rule
-	for _, m := range c.Decision.Obligations.Masks {
-		skip := m.OnUnmaskable == policy.Pass
-		if m.Profile != "" {
-			for _, r := range mask.ProfileRules(m.Profile, svc, op) {
-				r.SkipUnmaskable = skip
-				rules = append(rules, r)
+	return ms.cache.get(key.String(), func() (*mask.Masker, error) {
+		var rules []mask.Rule
+		for _, m := range c.Decision.Obligations.Masks {
+			skip := m.OnUnmaskable == policy.Pass
+			if m.Profile != "" {
+				for _, r := range mask.ProfileRules(m.Profile, svc, op) {
+					r.SkipUnmaskable = skip
+					rules = append(rules, r)
+				}
+				continue
 			}
-			continue
+			rules = append(rules, mask.Rule{Path: m.Path, Strategy: mask.Strategy(m.Strategy), Keep: m.Keep, SkipUnmaskable: skip})
 		}
-		rules = append(rules, mask.Rule{Path: m.Path, Strategy: mask.Strategy(m.Strategy), Keep: m.Keep, SkipUnmaskable: skip})
-	}
-	var out *mask.Masker
-	if len(rules) > 0 {
+		if len(rules) == 0 {
+			return nil, nil
+		}
 		cfg := ms.cfg
 		cfg.Rules = rules
-		var err error
-		if out, err = mask.New(cfg); err != nil {
-			return nil, err
-		}
-	}
-	ms.mu.Lock()
-	if ms.m == nil || len(ms.m) >= maxCachedMaskers {
-		ms.m = make(map[string]*mask.Masker)
-	}
-	ms.m[key.String()] = out
-	ms.mu.Unlock()
-	return out, nil
+		return mask.New(cfg)
+	})
 }
 
 // checkMasks compiles c's mask obligations before anything is forwarded:

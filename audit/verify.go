@@ -45,8 +45,10 @@ const (
 	// Malformed: a line is not a chain record at all.
 	Malformed ProblemKind = "malformed"
 	// BadCheckpoint: a checkpoint does not verify (malformed, a bad
-	// signature, no known key, another origin), or no checkpoint covers
-	// the chain although VerifyConfig.Verifiers asks for one.
+	// signature, no known key, another origin), no checkpoint covers
+	// the chain although VerifyConfig.Verifiers asks for one, or a file's
+	// header says its sink resumed the chain without its checkpoint
+	// (FileConfig.InsecureResumeWithoutCheckpoint).
 	BadCheckpoint ProblemKind = "checkpoint"
 	// Rollback: checkpoints go backwards: one covers fewer records than
 	// an earlier one, or two cover the same number of records with
@@ -157,8 +159,9 @@ type VerifyConfig struct {
 	// Truncated, a record that differs from the head a checkpoint signed
 	// reports Altered, a checkpoint that does not verify reports
 	// BadCheckpoint, checkpoints going backwards report Rollback, and a
-	// chain no checkpoint covers reports BadCheckpoint. Without
-	// Verifiers, checkpoints are not read at all.
+	// chain no checkpoint covers, or one resumed without its checkpoint
+	// (a file header says so), reports BadCheckpoint. Without Verifiers,
+	// checkpoints are not read at all.
 	Verifiers []note.Verifier
 	// Checkpoints are signed checkpoints, oldest first: those kept
 	// outside the directory (pgsink.CheckpointStore, a copy the auditor

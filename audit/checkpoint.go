@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -241,6 +242,29 @@ func ReadCheckpointFile(path string) (CheckpointNote, error) {
 		return CheckpointNote{}, fmt.Errorf("audit: read checkpoint: %w", err)
 	}
 	return CheckpointNote{Source: path, Note: b}, nil
+}
+
+// ReadDirCheckpoint reads the checkpoint file of the chain of prefix (""
+// means "audit") in dir, CheckpointFileName(prefix), as VerifyDir and a
+// resuming FileSink read it: ok is false when there is none. A file
+// larger than MaxCheckpointBytes is read only just past the bound, so
+// that OpenCheckpoint and Verify report it as malformed; the error is for
+// a file that cannot be read.
+func ReadDirCheckpoint(dir, prefix string) (n CheckpointNote, ok bool, err error) {
+	path := filepath.Join(dir, CheckpointFileName(prefix))
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return CheckpointNote{}, false, nil
+	}
+	if err != nil {
+		return CheckpointNote{}, false, fmt.Errorf("audit: read checkpoint: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxCheckpointBytes+1))
+	if err != nil {
+		return CheckpointNote{}, false, fmt.Errorf("audit: read checkpoint %s: %w", path, err)
+	}
+	return CheckpointNote{Source: path, Note: b}, true, nil
 }
 
 // readBounded reads a file of at most max bytes.

@@ -6,13 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/audit/internal/chain"
 )
 
 // CheckpointWriteTimeout bounds one call of FileConfig.CheckpointWriter.
@@ -106,6 +107,7 @@ func (s *FileSink) storeCheckpoint() error {
 		return fmt.Errorf("audit: checkpoint: write %s: %w", name, err)
 	}
 	s.cpSize, s.cpLast = sc.Size, sc
+	s.cpCovered, s.cpNone = sc.Size, false
 	if s.export != nil {
 		s.export.offer(sc)
 	}
@@ -144,26 +146,57 @@ func (s *FileSink) checkpointLoop() {
 	}
 }
 
+// ErrCheckpointMissing is wrapped by the error of NewFileSink, with a
+// Signer, on a chain whose files show it was checkpointed (their headers
+// say so) when Dir holds no checkpoint: the checkpoint file was removed,
+// and with it the evidence of any records removed from the chain's end.
+// Resuming would sign the chain as it is and hide that. See
+// FileConfig.InsecureResumeWithoutCheckpoint. It wraps ErrTampered.
+var ErrCheckpointMissing = fmt.Errorf("%w: the chain's checkpoint is missing", ErrTampered)
+
 // checkResume compares the chain found in Dir with the newest checkpoint
 // stored there, so that a sink never extends a chain that lost records
 // its own checkpoint covers (extending it, then checkpointing, would
-// replace the evidence). The note's signature is not checked here: the
-// sink may hold a different key than the one that signed it, and a forged
-// note can only keep the sink from starting.
+// replace the evidence). With a Signer it also reads the files' headers:
+// a chain they show was checkpointed must still have its checkpoint, no
+// older than the newest a header records. The note's signature is not
+// checked here: the sink may hold a different key than the one that
+// signed it, and a forged note can only keep the sink from starting.
 func (s *FileSink) checkResume() error {
-	path := filepath.Join(s.cfg.Dir, CheckpointFileName(s.cfg.Prefix))
-	msg, err := readBounded(path, MaxCheckpointBytes)
-	if errors.Is(err, fs.ErrNotExist) {
+	n, found, err := ReadDirCheckpoint(s.cfg.Dir, s.cfg.Prefix)
+	if err != nil {
+		return err
+	}
+	var hs chainHeaders
+	if s.cfg.Signer != nil && s.seq > 0 {
+		if hs, err = readHeaders(s.cfg.Dir, s.cfg.Prefix, s.hasher); err != nil {
+			return fmt.Errorf("audit: resume: %w", err)
+		}
+	}
+	path := n.Source
+	if !found {
+		s.cpNone = true
+		if hs.marked == "" {
+			// A new chain, or one written without checkpoints until
+			// now: the first checkpoint covers it as it is.
+			return nil
+		}
+		if !s.cfg.InsecureResumeWithoutCheckpoint {
+			return fmt.Errorf("%w: %s holds %d records and the header of %s shows they were checkpointed, but there is no %s: it was removed, and with it the evidence of records removed from the chain's end; check the chain with replay verify --key against a checkpoint kept elsewhere, then set FileConfig.InsecureResumeWithoutCheckpoint for one start, or move %s aside (keep it as evidence) to start a new chain",
+				ErrCheckpointMissing, s.cfg.Dir, s.seq, hs.marked, CheckpointFileName(s.cfg.Prefix), s.cfg.Dir)
+		}
+		s.unchecked = true
+		if s.cfg.Logger != nil {
+			s.cfg.Logger.Warn("audit: resuming a checkpointed chain without its checkpoint (FileConfig.InsecureResumeWithoutCheckpoint)",
+				"dir", s.cfg.Dir, "records", s.seq, "checkpointed", hs.marked)
+		}
 		return nil
 	}
-	if err != nil {
-		return fmt.Errorf("audit: resume: %w", err)
-	}
-	cp, err := checkpointText(msg)
+	cp, err := checkpointText(n.Note)
 	if err != nil {
 		return fmt.Errorf("audit: resume: %s: %w", path, err)
 	}
-	hint := fmt.Sprintf("check the chain with replay verify --key, and to start anyway move %s aside (keep it as evidence)", path)
+	hint := fmt.Sprintf("check the chain with replay verify --key; to start anyway, move %s aside (keep it as evidence) and set FileConfig.InsecureResumeWithoutCheckpoint for one start", path)
 	switch {
 	case cp.Size > s.seq:
 		return fmt.Errorf("%w: %s covers %d records but the chain in %s ends at record %d: records were removed, or the directory was restored from an older copy; %s",
@@ -181,11 +214,50 @@ func (s *FileSink) checkResume() error {
 			return fmt.Errorf("%w: record %d does not match %s: the chain was rewritten after the checkpoint; %s", ErrTampered, cp.Size, path, hint)
 		}
 	}
+	if cp.Size < hs.covered {
+		return fmt.Errorf("%w: %s covers %d records, but when %s was created a checkpoint covered %d: the checkpoint was replaced by an older one, and records after it may have been removed; %s",
+			ErrTampered, path, cp.Size, hs.coveredIn, hs.covered, hint)
+	}
+	s.cpCovered = cp.Size
 	if cp.Origin == s.origin {
 		s.cpSize = cp.Size
-		s.cpLast = SignedCheckpoint{Checkpoint: cp, Note: msg}
+		s.cpLast = SignedCheckpoint{Checkpoint: cp, Note: n.Note}
 	}
 	return nil
+}
+
+// chainHeaders is what the headers of a chain's files say about its
+// checkpoints.
+type chainHeaders struct {
+	marked    string // the newest file whose header says it is checkpointed
+	covered   uint64 // the most records a header says a checkpoint covered
+	coveredIn string // the file whose header says so
+}
+
+// readHeaders reads the header of every file of the chain: one bounded
+// read of each file's first line. A header that does not parse is
+// skipped (Verify reports it); one whose hash does not match still
+// counts, since it can only have gained its marker by an edit.
+func readHeaders(dir, prefix string, h *chain.Hasher) (chainHeaders, error) {
+	var hs chainHeaders
+	names, err := chainFiles(dir, prefix)
+	if err != nil {
+		return hs, err
+	}
+	for _, name := range names {
+		rec, ok, err := firstRecord(filepath.Join(dir, name), h)
+		if err != nil {
+			return hs, err
+		}
+		if !ok || rec.File == nil || rec.File.Checkpointed == nil {
+			continue
+		}
+		hs.marked = name
+		if c := *rec.File.Checkpointed; c > hs.covered {
+			hs.covered, hs.coveredIn = c, name
+		}
+	}
+	return hs, nil
 }
 
 // recordHash finds record seq in the chain's files and returns its hash,

@@ -221,9 +221,16 @@ func TestOpenCheckpointErrors(t *testing.T) {
 	}
 	known := []note.Verifier{k.verifier}
 	edited := bytes.Replace(sc.Note, []byte("\n7\n"), []byte("\n8\n"), 1)
+	// Flip a bit of the Ed25519 signature itself (after the 4-byte key
+	// hash), in the decoded bytes: flipping a bit of the base64 text can
+	// make it an invalid character, a malformed note instead.
 	sig := bytes.LastIndex(sc.Note, []byte(" ")) + 1
-	badSig := bytes.Clone(sc.Note)
-	badSig[sig+10] ^= 1
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSuffix(string(sc.Note[sig:]), "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw[10] ^= 1
+	badSig := append(bytes.Clone(sc.Note[:sig]), base64.StdEncoding.EncodeToString(raw)+"\n"...)
 	sameName, _ := audit.Checkpoint{Origin: "gw-1/audit", Size: 7, Hash: strings.Repeat("ab", 32)}.Sign(newTestKey(t, "gw-1").signer)
 	for _, tc := range []struct {
 		name  string
@@ -288,8 +295,10 @@ func TestCheckpointIntact(t *testing.T) {
 	}
 	files := chainFiles(t, dir)
 	st := s.Stats()
-	// One checkpoint before each rotation but the first, one in Close.
-	if len(files) < 3 || st.Checkpoints != uint64(len(files)) || st.CheckpointFailures != 0 {
+	// One after the chain's first record (a new chain gets its first
+	// checkpoint at once), one before each rotation but the first, one in
+	// Close.
+	if len(files) < 3 || st.Checkpoints != uint64(len(files))+1 || st.CheckpointFailures != 0 {
 		t.Fatalf("%d files, stats %+v", len(files), st)
 	}
 	rep := verifyDir(t, dir, k.verify())
@@ -553,8 +562,13 @@ func TestCheckpointResume(t *testing.T) {
 		if _, err := audit.NewFileSink(audit.FileConfig{Dir: dir}); !errors.Is(err, audit.ErrTampered) {
 			t.Fatalf("without a signer: %v", err)
 		}
+		// Moving the checkpoint aside is not enough: the files show the
+		// chain was checkpointed (TestCheckpointMissing).
 		os.Rename(checkpointPath(dir), checkpointPath(dir)+".evidence")
-		s = signedSink(t, dir, k, audit.FileConfig{})
+		if _, err := audit.NewFileSink(audit.FileConfig{Dir: dir, Signer: k.signer}); !errors.Is(err, audit.ErrCheckpointMissing) {
+			t.Fatalf("checkpoint moved aside: %v", err)
+		}
+		s = signedSink(t, dir, k, audit.FileConfig{InsecureResumeWithoutCheckpoint: true})
 		writeEvents(t, s, 5, 1)
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
@@ -567,8 +581,13 @@ func TestCheckpointResume(t *testing.T) {
 		if _, err := s.Checkpoint(); err != nil {
 			t.Fatal(err)
 		}
-		saved, _ := os.ReadFile(checkpointPath(dir))
 		writeEvents(t, s, 10, 10)
+		// The newest checkpoint before Close (the one of the last
+		// rotation) is what a crash leaves behind.
+		saved, _ := os.ReadFile(checkpointPath(dir))
+		if head := s.Head(); bytes.Contains(saved, fmt.Appendf(nil, "\n%d\n", head.Seq)) {
+			t.Fatalf("the last records are covered already: %s", saved)
+		}
 		s.Close()
 		// As if the process had died before its next checkpoint.
 		os.WriteFile(checkpointPath(dir), saved, 0o600)
@@ -706,7 +725,9 @@ func TestCheckpointWriter(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "database down") {
 		t.Fatalf("Close = %v, want the writer's failure", err)
 	}
-	if st := s.Stats(); st.CheckpointWriterFailures == 0 || st.Checkpoints != 1 {
+	// The chain's first checkpoint, after its first record, and the one
+	// of Close, both stored although the writer fails.
+	if st := s.Stats(); st.CheckpointWriterFailures == 0 || st.Checkpoints != 2 {
 		t.Fatalf("stats %+v", st)
 	}
 }
@@ -747,6 +768,7 @@ func TestCheckpointModes(t *testing.T) {
 		s := signedSink(t, dir, k, audit.FileConfig{})
 		writeEvents(t, s, 0, 2)
 		// A directory where the checkpoint file goes makes its rename fail.
+		os.Remove(checkpointPath(dir))
 		os.Mkdir(checkpointPath(dir), 0o700)
 		os.WriteFile(filepath.Join(checkpointPath(dir), "x"), nil, 0o600)
 		if _, err := s.Checkpoint(); err == nil {

@@ -1,12 +1,9 @@
 package audit
 
 import (
-	"errors"
-	"fmt"
-	"io"
-	"io/fs"
-	"os"
 	"strings"
+
+	"github.com/gatehouse-dev/gatehouse/audit/internal/chain"
 )
 
 // checkpoints opens the checkpoints Verify checks the chain against, in
@@ -58,7 +55,11 @@ func (v *verifier) finishCheckpoints() {
 		return
 	}
 	if len(v.cps) == 0 {
-		if v.cpNotes == 0 {
+		switch {
+		case v.cpNotes > 0:
+		case v.marked != "":
+			v.problem(pos{fi: cpPos}, BadCheckpoint, 0, "no checkpoint was given, although the header of %s shows the chain was checkpointed: the checkpoint file was removed, and nothing shows where the chain ends", v.marked)
+		default:
 			v.problem(pos{fi: cpPos}, BadCheckpoint, 0, "no checkpoint was given: nothing shows where the chain ends (was the checkpoint file removed?)")
 		}
 		return
@@ -81,21 +82,19 @@ func (v *verifier) finishCheckpoints() {
 	}
 }
 
-// readCheckpointForVerify reads a directory's checkpoint file for Verify:
-// a missing file is (nil, nil); an oversized one is read just past the
-// bound, so that it is reported as a bad checkpoint rather than an error.
-func readCheckpointForVerify(path string) (*CheckpointNote, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+// header notes what a file's header says about checkpoints: that the
+// chain is checkpointed, and whether the sink that wrote the file resumed
+// it without its checkpoint (FileConfig.InsecureResumeWithoutCheckpoint),
+// which is reported: from then on nothing in the files shows whether
+// records were removed from the chain's end before that file.
+func (v *verifier) header(at pos, seq uint64, h *chain.Header) {
+	if v.cpAt == nil || h.Checkpointed == nil {
+		return
 	}
-	if err != nil {
-		return nil, fmt.Errorf("audit: verify: %w", err)
+	if v.marked == "" {
+		v.marked = at.file
 	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxCheckpointBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("audit: verify: %w", err)
+	if h.ResumedWithoutCheckpoint {
+		v.problem(at, BadCheckpoint, seq, "the chain was resumed at record %d without its checkpoint (FileConfig.InsecureResumeWithoutCheckpoint): records removed from its end before then cannot be detected from the files", seq)
 	}
-	return &CheckpointNote{Source: path, Note: b}, nil
 }

@@ -80,6 +80,13 @@
 //	{"seq":<n>,"prev":"<hash of record n-1>","file":{"format":"gatehouse-audit-chain/1",
 //	 "name":"<this file>","prev_file":"<previous file>","created":"<RFC 3339>"},"hash":"<hash>"}
 //
+// A sink that signs checkpoints adds "checkpointed":<n> to the headers of
+// the files it creates (the records the newest checkpoint in the directory
+// covered then; 0 for none yet), and "resumed_without_checkpoint":true to
+// the first one after FileConfig.InsecureResumeWithoutCheckpoint let it
+// resume a checkpointed chain whose checkpoint was missing (see
+// Checkpoints).
+//
 // Sequence numbers count records (headers included) from 1, without gaps,
 // across files; the first record of a chain has prev = 64 zeros. The hash
 // is the lowercase hex SHA-256 of the record exactly as written but
@@ -110,8 +117,9 @@
 //   - truncated: a file ending inside a record (a cut file, or a crash
 //     mid-write), or a chain ending before an anchor or a checkpoint;
 //   - malformed: a line that is not a record;
-//   - checkpoint: a checkpoint that does not verify, or none at all when
-//     verifier keys were given (see Checkpoints);
+//   - checkpoint: a checkpoint that does not verify, none at all when
+//     verifier keys were given, or a file whose sink resumed the chain
+//     without its checkpoint (see Checkpoints);
 //   - rollback: checkpoints going backwards.
 //
 // A hash chain cannot show on its own that its newest records were removed
@@ -129,8 +137,9 @@
 // no intact record near its end makes NewFileSink fail rather than guess,
 // and so does a chain shorter than, or different from, the newest
 // checkpoint in the directory (an error wrapping ErrTampered): extending
-// it and checkpointing again would replace the evidence. Move the
-// checkpoint file aside, keeping it, to start anyway.
+// it and checkpointing again would replace the evidence. A sink with a
+// signing key also refuses a checkpointed chain whose checkpoint is
+// missing or older than its files' headers record (see Checkpoints).
 //
 // # Checkpoints
 //
@@ -200,18 +209,43 @@
 //   - records removed from the end, the checkpoint file left in place:
 //     detected from the files alone (truncated);
 //   - records removed from the end and the checkpoint file removed too:
-//     detected from the files alone (no checkpoint);
+//     detected from the files alone (no checkpoint), before and after a
+//     restart, since a signing sink does not resume such a chain (below);
 //   - records removed from the end and an older checkpoint put back
 //     (checkpoints are not secret, and any older copy of the directory
 //     holds one), or the whole directory restored from an older copy (a
-//     rollback): consistent on their own, so not detectable from the
-//     files; detected only with the newest checkpoint kept elsewhere
-//     (pgsink.CheckpointStore, or a copy the verifier holds), which
-//     reports truncated and rollback;
+//     rollback): consistent on their own, so not detectable by Verify
+//     from the files; detected only with the newest checkpoint kept
+//     elsewhere (pgsink.CheckpointStore, or a copy the verifier holds),
+//     which reports truncated and rollback. A signing sink refuses to
+//     resume when a remaining file's header records a newer checkpoint
+//     than the one put back (the cut reached back past a rotation);
 //   - records rewritten with recomputed hashes (possible on a chain
 //     without FileConfig.Key): detected up to the newest surviving
 //     checkpoint (altered);
 //   - a forged checkpoint: detected (it needs the private key).
+//
+// A checkpointed chain keeps proving its end across restarts. Every file a
+// sink with FileConfig.Signer creates says in its header that the chain is
+// checkpointed, and a new chain gets its first checkpoint right after its
+// first records. NewFileSink with a Signer refuses, with
+// ErrCheckpointMissing, a chain that a header shows was checkpointed when
+// the directory holds no checkpoint: resuming would sign the cut chain and
+// hide the cut. It also refuses (ErrTampered) a checkpoint covering fewer
+// records than a header says a checkpoint covered when that file was
+// created. FileConfig.InsecureResumeWithoutCheckpoint resumes anyway, for
+// one start after a checkpoint lost for a known reason; the first file it
+// writes says so in its header, and Verify with verifier keys reports
+// that file (checkpoint), since nothing shows any more whether records
+// were removed before it. Verify also names a checkpointed header when no
+// checkpoint was given. A chain that no header shows was checkpointed (one
+// written before checkpoints were enabled) is resumed as found and its
+// first checkpoint covers it: enabling checkpoints on an existing trail
+// needs nothing, and signs that trail as it stands, so verify it first.
+// The same holds for a directory from which every file written since
+// checkpoints were enabled was removed with the checkpoint: that is a
+// rollback to the trail's state before checkpoints, and only a checkpoint
+// kept elsewhere exposes it.
 //
 // Records written after the newest checkpoint are covered by no
 // signature: up to CheckpointInterval of them in normal operation, and

@@ -95,8 +95,22 @@ type FileConfig struct {
 	// file before signing, and of the checkpoint file and Dir after. By
 	// default a checkpoint never covers a record a power loss could take
 	// back; without them a power loss can leave a checkpoint ahead of the
-	// files, which Verify then reports as truncation.
+	// files, which Verify then reports as truncation, or behind their
+	// headers, which the next NewFileSink refuses as a rollback.
 	SkipCheckpointSync bool
+	// InsecureResumeWithoutCheckpoint lets a sink with a Signer resume a
+	// chain whose files show it was checkpointed although Dir holds no
+	// checkpoint, which NewFileSink otherwise refuses with
+	// ErrCheckpointMissing: the checkpoint file was the only evidence in
+	// Dir of records removed from the chain's end, and the sink's next
+	// checkpoint signs the chain as it finds it. The first file the sink
+	// writes then says so in its header, and Verify with verifier keys
+	// reports it. Set it for one start, when the checkpoint was lost for a
+	// known reason and the chain verified against a checkpoint kept
+	// elsewhere; it MUST NOT stay set: while it is, removing the newest
+	// records together with the checkpoint file again goes unnoticed when
+	// the sink restarts.
+	InsecureResumeWithoutCheckpoint bool
 	// Now is the clock (file names, headers and MaxAge); nil means
 	// time.Now.
 	Now func() time.Time
@@ -119,8 +133,11 @@ var prefixRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 //
 // With FileConfig.Signer it also writes signed checkpoints of the chain's
 // end (see Checkpoint), so that Verify detects records removed from the
-// end; it then refuses to resume a chain shorter than, or different from,
-// the newest checkpoint in Dir.
+// end, and marks the header of every file it creates as checkpointed; it
+// then refuses to resume a chain shorter than, or different from, the
+// newest checkpoint in Dir, or one whose files show it was checkpointed
+// when Dir holds no checkpoint (ErrCheckpointMissing) or an older one
+// than their headers record.
 type FileSink struct {
 	cfg      FileConfig
 	buffered bool
@@ -154,6 +171,16 @@ type FileSink struct {
 	cpSize   uint64           // records the newest stored checkpoint covers
 	cpLast   SignedCheckpoint // the newest stored checkpoint
 	wrote    bool             // a batch was written: only then are checkpoints
+	// cpCovered is the records covered by the newest checkpoint in Dir,
+	// whatever its origin: what new file headers record.
+	cpCovered uint64
+	// cpNone: Dir holds no checkpoint yet; the first batch is followed
+	// by one, so that a checkpointed chain soon has one.
+	cpNone bool
+	// unchecked: the sink resumed a checkpointed chain without its
+	// checkpoint (InsecureResumeWithoutCheckpoint); the next header
+	// written says so.
+	unchecked bool
 }
 
 // FileStats counts what a FileSink did.
@@ -464,6 +491,7 @@ func (s *FileSink) writeBatch(events [][]byte) error {
 	cSeq, cPrev, cPrevFile := s.seq, s.prev, s.prevFile
 	s.wrote = s.wrote || len(events) > 0
 	fresh := false
+	uncheckedIn := false // buf holds the header that says s.unchecked
 	buf := s.buf[:0]
 	defer func() { s.buf = buf[:0] }()
 	fail := func(err error) error {
@@ -500,6 +528,9 @@ func (s *FileSink) writeBatch(events [][]byte) error {
 		s.size += int64(len(buf))
 		cSeq, cPrev, cPrevFile = s.seq, s.prev, s.prevFile
 		fresh = false
+		if uncheckedIn {
+			s.unchecked, uncheckedIn = false, false
+		}
 		buf = buf[:0]
 		return nil
 	}
@@ -518,7 +549,14 @@ func (s *FileSink) writeBatch(events [][]byte) error {
 				return fail(err)
 			}
 			fresh = true
-			hdr, _ := json.Marshal(chain.Header{Format: chain.Format, Name: s.name, PrevFile: s.prevFile, Created: s.created.UTC().Format(time.RFC3339Nano)})
+			h := chain.Header{Format: chain.Format, Name: s.name, PrevFile: s.prevFile, Created: s.created.UTC().Format(time.RFC3339Nano)}
+			if s.cfg.Signer != nil {
+				covered := s.cpCovered
+				h.Checkpointed = &covered
+				h.ResumedWithoutCheckpoint = s.unchecked
+				uncheckedIn = s.unchecked
+			}
+			hdr, _ := json.Marshal(h)
 			s.seq++
 			buf, s.prev = s.hasher.Append(buf, s.seq, s.prev, "file", hdr)
 			s.prevFile = s.name
@@ -529,6 +567,11 @@ func (s *FileSink) writeBatch(events [][]byte) error {
 	}
 	if err := write(); err != nil {
 		return fail(fmt.Errorf("audit: write %s: %w", s.name, err))
+	}
+	if s.cpNone {
+		// The chain's first checkpoint follows its first records at
+		// once: a checkpointed chain without one is refused on resume.
+		s.checkpoint()
 	}
 	return nil
 }

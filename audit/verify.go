@@ -45,8 +45,10 @@ const (
 	// Malformed: a line is not a chain record at all.
 	Malformed ProblemKind = "malformed"
 	// BadCheckpoint: a checkpoint does not verify (malformed, a bad
-	// signature, no known key, another origin), or no checkpoint covers
-	// the chain although VerifyConfig.Verifiers asks for one.
+	// signature, no known key, another origin), no checkpoint covers
+	// the chain although VerifyConfig.Verifiers asks for one, or a file's
+	// header says its sink resumed the chain without its checkpoint
+	// (FileConfig.InsecureResumeWithoutCheckpoint).
 	BadCheckpoint ProblemKind = "checkpoint"
 	// Rollback: checkpoints go backwards: one covers fewer records than
 	// an earlier one, or two cover the same number of records with
@@ -157,8 +159,9 @@ type VerifyConfig struct {
 	// Truncated, a record that differs from the head a checkpoint signed
 	// reports Altered, a checkpoint that does not verify reports
 	// BadCheckpoint, checkpoints going backwards report Rollback, and a
-	// chain no checkpoint covers reports BadCheckpoint. Without
-	// Verifiers, checkpoints are not read at all.
+	// chain no checkpoint covers, or one resumed without its checkpoint
+	// (a file header says so), reports BadCheckpoint. Without Verifiers,
+	// checkpoints are not read at all.
 	Verifiers []note.Verifier
 	// Checkpoints are signed checkpoints, oldest first: those kept
 	// outside the directory (pgsink.CheckpointStore, a copy the auditor
@@ -232,20 +235,31 @@ func chainOrder(files []string, h *chain.Hasher) []string {
 
 // firstSeq reads the sequence number of a file's first record.
 func firstSeq(path string, h *chain.Hasher) (uint64, bool) {
+	rec, ok, _ := firstRecord(path, h)
+	return rec.Seq, ok
+}
+
+// firstRecord reads a file's first record, the first 64 KiB at most; ok
+// is false when they hold no complete record. The error is for a file
+// that cannot be read.
+func firstRecord(path string, h *chain.Hasher) (chain.Record, bool, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return 0, false
+		return chain.Record{}, false, err
 	}
 	defer f.Close()
 	line, err := bufio.NewReaderSize(io.LimitReader(f, 64<<10), 64<<10).ReadSlice('\n')
+	if err == io.EOF || err == bufio.ErrBufferFull {
+		return chain.Record{}, false, nil
+	}
 	if err != nil {
-		return 0, false
+		return chain.Record{}, false, err
 	}
 	rec, _, err := h.Parse(bytes.TrimSuffix(line, []byte("\n")))
 	if err != nil {
-		return 0, false
+		return chain.Record{}, false, nil
 	}
-	return rec.Seq, true
+	return rec, true, nil
 }
 
 // window is how many records ahead of a gap the verifier holds before it
@@ -278,6 +292,7 @@ type verifier struct {
 	cps     []vcheckpoint
 	cpAt    map[uint64][]int // checkpoint size -> indices into cps
 	cpNotes int              // checkpoints given
+	marked  string           // a file whose header says the chain is checkpointed
 }
 
 // vcheckpoint is a checkpoint that verified.
@@ -387,6 +402,9 @@ func (v *verifier) line(at pos, line []byte, complete bool, sum *FileSummary) {
 		}
 	}
 	sum.LastSeq = rec.Seq
+	if rec.File != nil {
+		v.header(at, rec.Seq, rec.File)
+	}
 	v.record(vrec{seq: rec.Seq, prev: rec.Prev, hash: rec.Hash, at: at})
 }
 
@@ -527,12 +545,12 @@ func VerifyDir(dir, prefix string, c VerifyConfig) (Report, error) {
 		names[i] = filepath.Join(dir, n)
 	}
 	if len(c.Verifiers) > 0 {
-		cn, err := readCheckpointForVerify(filepath.Join(dir, CheckpointFileName(prefix)))
+		cn, ok, err := ReadDirCheckpoint(dir, prefix)
 		if err != nil {
 			return Report{}, err
 		}
-		if cn != nil {
-			c.Checkpoints = append(slices.Clip(c.Checkpoints), *cn)
+		if ok {
+			c.Checkpoints = append(slices.Clip(c.Checkpoints), cn)
 		}
 	}
 	return c.Verify(names...)

@@ -139,9 +139,12 @@ type Member struct {
 	Location string
 	// Required is the model's required mark.
 	Required bool
-	// Sensitive marks members that hold secrets: flagged sensitive by the
-	// model, or named so ("MasterUserPassword", "AuthToken", "ApiKey";
-	// the models do not flag every one). They never appear in Params.
+	// Sensitive marks members that hold secrets: the model flags the
+	// member, its shape or any shape reachable from it as sensitive (at
+	// any depth: Lambda's Environment, whose Variables map is sensitive),
+	// or the member is named so ("MasterUserPassword", "AuthToken",
+	// "ApiKey"; the models do not flag every one). They never appear in
+	// Params, and whoever masks a request by member masks them whole.
 	Sensitive bool
 
 	kind memberKind

@@ -199,8 +199,9 @@
 // (numbers and booleans as sent); lists of scalars are joined with ",";
 // map members give their keys (RequestItems -> the table names);
 // structures, blobs and payloads are left out, as are sensitive members
-// (flagged by the model or named like MasterUserPassword, AuthToken,
-// ApiKey). A value repeated on the wire keeps every value, so an
+// (Member.Sensitive: the model flags a secret in the member at any depth,
+// or it is named like MasterUserPassword, AuthToken, ApiKey; a map whose
+// values the model flags gives no keys either). A value repeated on the wire keeps every value, so an
 // ambiguous request shows them all. XML and CBOR bodies are not read.
 //
 // # Bounds

@@ -151,13 +151,17 @@ type AuditConfig struct {
 // that `replay verify -key NAME.pub` detects removed records. DSNEnv, if
 // set, names the environment variable holding a PostgreSQL DSN where every
 // checkpoint is also kept (audit/pgsink, Schema), out of reach of whoever
-// can change the trail's files.
+// can change the trail's files. InsecureResumeWithoutCheckpoint is
+// audit.FileConfig.InsecureResumeWithoutCheckpoint: it lets the gateway
+// start, once, on a checkpointed trail whose checkpoint file is missing,
+// which it otherwise refuses; it must not stay set.
 type CheckpointConfig struct {
-	KeyFile  string        `yaml:"keyFile"`
-	Interval time.Duration `yaml:"interval"`
-	Origin   string        `yaml:"origin"`
-	DSNEnv   string        `yaml:"dsnEnv"`
-	Schema   string        `yaml:"schema"`
+	KeyFile                         string        `yaml:"keyFile"`
+	Interval                        time.Duration `yaml:"interval"`
+	Origin                          string        `yaml:"origin"`
+	DSNEnv                          string        `yaml:"dsnEnv"`
+	Schema                          string        `yaml:"schema"`
+	InsecureResumeWithoutCheckpoint bool          `yaml:"insecureResumeWithoutCheckpoint"`
 }
 
 // LimitsConfig bounds the work a client can make the gateway do. Zero

@@ -544,6 +544,9 @@ func (g *gateway) openAudit(cfg *Config) (*audit.Trail, audit.Recorder, error) {
 		}
 		sink, err := audit.NewFileSink(fc)
 		if err != nil {
+			if errors.Is(err, audit.ErrTampered) {
+				err = fmt.Errorf("%w (FileConfig.InsecureResumeWithoutCheckpoint is audit.checkpoint.insecureResumeWithoutCheckpoint here)", err)
+			}
 			return nil, nil, fmt.Errorf("gateway: config: audit.dir: %w", err)
 		}
 		mode := audit.FailClosed
@@ -583,6 +586,7 @@ func (g *gateway) auditCheckpoints(cp *CheckpointConfig, fc *audit.FileConfig) e
 		return fmt.Errorf("gateway: config: audit.checkpoint.keyFile: %w", err)
 	}
 	fc.Signer, fc.CheckpointInterval, fc.CheckpointOrigin = signer, cp.Interval, cp.Origin
+	fc.InsecureResumeWithoutCheckpoint = cp.InsecureResumeWithoutCheckpoint
 	if cp.DSNEnv == "" {
 		return nil
 	}

@@ -3,10 +3,8 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -92,28 +90,20 @@ func (c checkpointFlags) apply(cfg *audit.VerifyConfig, stderr io.Writer) int {
 // dirCheckpoint adds a directory's own checkpoint file, which comes last
 // (the gateway writes it before any other copy). Without -key it only
 // says that the file is there.
-func dirCheckpoint(cfg *audit.VerifyConfig, path string, stderr io.Writer) int {
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return 0
-	}
+func dirCheckpoint(cfg *audit.VerifyConfig, dir, prefix string, stderr io.Writer) int {
+	n, ok, err := audit.ReadDirCheckpoint(dir, prefix)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	defer f.Close()
+	if !ok {
+		return 0
+	}
 	if len(cfg.Verifiers) == 0 {
-		fmt.Fprintf(stderr, "replay: %s holds a signed checkpoint: pass -key VERIFIER-KEY-FILE to check where the chain ends\n", path)
+		fmt.Fprintf(stderr, "replay: %s holds a signed checkpoint: pass -key VERIFIER-KEY-FILE to check where the chain ends\n", n.Source)
 		return 0
 	}
-	// Read just past the bound, so that an oversized file is reported as
-	// a bad checkpoint.
-	b, err := io.ReadAll(io.LimitReader(f, audit.MaxCheckpointBytes+1))
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
-	}
-	cfg.Checkpoints = append(cfg.Checkpoints, audit.CheckpointNote{Source: path, Note: b})
+	cfg.Checkpoints = append(cfg.Checkpoints, n)
 	return 0
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -127,10 +128,11 @@ func TestVerifyCheckpoints(t *testing.T) {
 		t.Fatalf("cut tail: exit %d\n%s", code, out)
 	}
 
-	// The tail and the checkpoint file removed.
+	// The tail and the checkpoint file removed: the chain's headers show
+	// it was checkpointed.
 	os.Remove(filepath.Join(dir, "audit.checkpoint"))
 	code, out, _ = runCmd(t, "verify", "-key", pub, dir)
-	if code != 1 || !strings.Contains(out, "checkpoint: no checkpoint was given") {
+	if code != 1 || !strings.Contains(out, "checkpoint: no checkpoint was given, although the header of "+dir) {
 		t.Fatalf("checkpoint removed: exit %d\n%s", code, out)
 	}
 	code, out, _ = runCmd(t, "verify", "-key", pub, "-checkpoint", newest, dir)
@@ -217,5 +219,25 @@ func TestVerifyPostgres(t *testing.T) {
 	code, _, stderr := runCmd(t, "verify", "-key", pub, "-postgres", pgtest.DSN(), "-schema", schema, "-origin", "elsewhere", dir)
 	if code != 1 || !strings.Contains(stderr, `holds no checkpoint of origin "elsewhere"`) {
 		t.Fatalf("unknown origin: exit %d\n%s", code, stderr)
+	}
+}
+
+// TestVerifyResumedWithoutCheckpoint: a trail resumed without its
+// checkpoint (FileConfig.InsecureResumeWithoutCheckpoint, after the
+// newest records and the checkpoint were removed) fails verify -key,
+// naming the record where it was resumed.
+func TestVerifyResumedWithoutCheckpoint(t *testing.T) {
+	priv, pub := keys(t, "gw-1")
+	dir := t.TempDir()
+	chainWithCheckpoints(t, dir, priv, audit.FileConfig{}, 0, 6)
+	cutTail(t, dir, 2)
+	os.Remove(filepath.Join(dir, "audit.checkpoint"))
+	chainWithCheckpoints(t, dir, priv, audit.FileConfig{InsecureResumeWithoutCheckpoint: true}, 6, 2)
+	code, out, _ := runCmd(t, "verify", "-key", pub, dir)
+	if code != 1 || !regexp.MustCompile(`:1: checkpoint: the chain was resumed at record \d+ without its checkpoint`).MatchString(out) || !strings.Contains(out, "FAILED") {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	if code, out, _ := runCmd(t, "verify", dir); code != 0 {
+		t.Fatalf("the chain alone is intact: exit %d\n%s", code, out)
 	}
 }

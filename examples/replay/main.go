@@ -210,7 +210,7 @@ func verify(cfg audit.VerifyConfig, prefix string, paths []string, asJSON bool, 
 			return 1
 		}
 		files = append(files, m...)
-		if code := dirCheckpoint(&cfg, filepath.Join(p, audit.CheckpointFileName(prefix)), stderr); code != 0 {
+		if code := dirCheckpoint(&cfg, p, prefix, stderr); code != 0 {
 			return code
 		}
 	}

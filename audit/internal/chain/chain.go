@@ -110,6 +110,15 @@ type Header struct {
 	PrevFile string `json:"prev_file,omitempty"`
 	// Created is when the file was created (RFC 3339, UTC).
 	Created string `json:"created"`
+	// Checkpointed is present in the files of a sink that signs
+	// checkpoints: the number of records the newest checkpoint in the
+	// directory covered when the file was created (0: none yet).
+	Checkpointed *uint64 `json:"checkpointed,omitempty"`
+	// ResumedWithoutCheckpoint marks the first file of a sink that resumed
+	// a checkpointed chain whose checkpoint was missing, as its
+	// configuration allowed: nothing shows whether records were removed
+	// from the chain's end before this file.
+	ResumedWithoutCheckpoint bool `json:"resumed_without_checkpoint,omitempty"`
 }
 
 // Record is a parsed line.

@@ -39,7 +39,9 @@
 //	      b body, p body payload (the member is the whole body)
 //	kind  s scalar, l list of scalars, L list of structures, m map,
 //	      o structure, B blob
-//	flags ! required, * sensitive
+//	flags ! required, * sensitive: the member, its shape or any shape
+//	      reachable from it (members, list members, map keys and
+//	      values, at any depth) is flagged sensitive in the model
 //	wire  the name on the wire when it differs from Name: the URI label,
 //	      query key, header name, JSON key or form key (query and ec2
 //	      protocols, EC2 capitalisation applied)
@@ -171,6 +173,15 @@ type model struct {
 	} `json:"metadata"`
 	Operations map[string]operation `json:"operations"`
 	Shapes     map[string]shape     `json:"shapes"`
+
+	secrets map[string]bool // secretShapes, computed once
+}
+
+func (m *model) secret() map[string]bool {
+	if m.secrets == nil {
+		m.secrets = secretShapes(m)
+	}
+	return m.secrets
 }
 
 type operation struct {
@@ -200,9 +211,68 @@ type shape struct {
 	Type      string         `json:"type"`
 	Members   map[string]ref `json:"members"`
 	Member    *ref           `json:"member"`
+	Key       *ref           `json:"key"`
+	Value     *ref           `json:"value"`
 	Required  []string       `json:"required"`
 	Payload   string         `json:"payload"`
 	Sensitive bool           `json:"sensitive"`
+}
+
+// refs calls f for every shape reference of s: its members, a list's
+// member, a map's key and value.
+func (s *shape) refs(f func(ref)) {
+	for _, r := range s.Members {
+		f(r)
+	}
+	for _, r := range []*ref{s.Member, s.Key, s.Value} {
+		if r != nil {
+			f(*r)
+		}
+	}
+}
+
+// secretShapes returns the shapes from which a secret is reachable: a
+// shape the model flags sensitive, one holding a reference the model
+// flags sensitive (a member, a list's member, a map's key or value), and
+// every shape that contains one of those at any depth. Lambda's
+// Environment structure is one: its Variables map is sensitive. Models
+// are recursive (DynamoDB's AttributeValue holds itself), so this walks
+// the reversed reference graph from the secrets, each shape once.
+func secretShapes(m *model) map[string]bool {
+	names := make([]string, 0, len(m.Shapes))
+	for n := range m.Shapes {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	parents := map[string][]string{} // shape -> shapes that refer to it
+	secret := map[string]bool{}
+	var queue []string
+	mark := func(n string) {
+		if !secret[n] {
+			secret[n] = true
+			queue = append(queue, n)
+		}
+	}
+	for _, n := range names {
+		s := m.Shapes[n]
+		if s.Sensitive {
+			mark(n)
+		}
+		s.refs(func(r ref) {
+			parents[r.Shape] = append(parents[r.Shape], n)
+			if r.Sensitive {
+				mark(n)
+			}
+		})
+	}
+	for len(queue) > 0 {
+		n := queue[0]
+		queue = queue[1:]
+		for _, p := range parents[n] {
+			mark(p)
+		}
+	}
+	return secret
 }
 
 // build reads every service model and returns the table text.
@@ -358,6 +428,7 @@ func inputMembers(m *model, protocol string, in *ref) ([]string, error) {
 	if !ok {
 		return nil, fmt.Errorf("input shape %q missing", in.Shape)
 	}
+	secret := m.secret()
 	required := map[string]bool{}
 	for _, r := range s.Required {
 		required[r] = true
@@ -417,7 +488,7 @@ func inputMembers(m *model, protocol string, in *ref) ([]string, error) {
 		if required[n] {
 			b.WriteByte('!')
 		}
-		if r.Sensitive || ms.Sensitive || (ms.Member != nil && m.Shapes[ms.Member.Shape].Sensitive) {
+		if r.Sensitive || secret[r.Shape] {
 			b.WriteByte('*')
 		}
 		b.WriteString(n)

@@ -88,6 +88,61 @@ func TestBuild(t *testing.T) {
 	}
 }
 
+// nestedModel has secrets at several depths, reached through structures,
+// lists, map keys and values and a recursive shape, and ordinary
+// structures (one recursive) that hold none.
+const nestedModel = `{
+ "metadata": {"apiVersion": "2015-03-31", "endpointPrefix": "fn", "protocol": "rest-json"},
+ "operations": {"Update": {"http": {"method": "PUT", "requestUri": "/fn"}, "input": {"shape": "Req"}}},
+ "shapes": {
+  "Req": {"type": "structure", "members": {
+   "Environment": {"shape": "Environment"},
+   "Vpc": {"shape": "Vpc"},
+   "Tree": {"shape": "Node"},
+   "Deep": {"shape": "Outer"},
+   "Loop": {"shape": "LoopA"},
+   "Named": {"shape": "KeyMap"},
+   "Flagged": {"shape": "FlaggedList"},
+   "Union": {"shape": "Choice"},
+   "Plain": {"shape": "S"}
+  }},
+  "Environment": {"type": "structure", "members": {"Variables": {"shape": "Vars"}}},
+  "Vars": {"type": "map", "key": {"shape": "S"}, "value": {"shape": "Val"}, "sensitive": true},
+  "Val": {"type": "string"},
+  "Vpc": {"type": "structure", "members": {"SubnetIds": {"shape": "SL"}, "Inner": {"shape": "Vpc"}}},
+  "SL": {"type": "list", "member": {"shape": "S"}},
+  "Node": {"type": "structure", "members": {"Children": {"shape": "NodeList"}, "Name": {"shape": "S"}}},
+  "NodeList": {"type": "list", "member": {"shape": "Node"}},
+  "Outer": {"type": "structure", "members": {"Mid": {"shape": "Mid"}}},
+  "Mid": {"type": "structure", "members": {"Items": {"shape": "ItemList"}}},
+  "ItemList": {"type": "list", "member": {"shape": "Item"}},
+  "Item": {"type": "structure", "members": {"Token": {"shape": "S", "sensitive": true}}},
+  "LoopA": {"type": "structure", "members": {"B": {"shape": "LoopB"}}},
+  "LoopB": {"type": "structure", "members": {"A": {"shape": "LoopA"}, "Key": {"shape": "Secret"}}},
+  "Secret": {"type": "string", "sensitive": true},
+  "KeyMap": {"type": "map", "key": {"shape": "Secret"}, "value": {"shape": "S"}},
+  "FlaggedList": {"type": "list", "member": {"shape": "S", "sensitive": true}},
+  "Choice": {"type": "structure", "union": true, "members": {"A": {"shape": "S"}, "B": {"shape": "Item"}}},
+  "S": {"type": "string"}
+ }
+}`
+
+// TestSensitiveReachable: a member is sensitive when a secret is
+// reachable from it at any depth, through recursion too, and not
+// otherwise.
+func TestSensitiveReachable(t *testing.T) {
+	dir := t.TempDir()
+	writeModel(t, dir, "fn", "2015-03-31", nestedModel)
+	text, err := build(filepath.Join(dir, "models", "apis"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "O\tUpdate\tPUT\t/fn\t\t\tbo*Deep bo*Environment bl*Flagged bo*Loop bm*Named bsPlain boTree bo*Union boVpc\n"
+	if !strings.HasSuffix(string(text), want) {
+		t.Errorf("got:\n%s\nwant the operation line:\n%s", text, want)
+	}
+}
+
 func TestBuildRejects(t *testing.T) {
 	tests := []struct{ name, model string }{
 		{"unknown protocol", `{"metadata": {"endpointPrefix": "x", "protocol": "smoke"}, "operations": {}}`},

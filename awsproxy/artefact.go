@@ -7,6 +7,7 @@ import (
 	"mime"
 	"net/url"
 	"strings"
+	"unicode"
 
 	"github.com/gatehouse-dev/gatehouse/audit"
 	"github.com/gatehouse-dev/gatehouse/awsproxy/catalog"
@@ -52,31 +53,56 @@ func (a *artefactMaskers) get(c *Call, request bool) (*mask.Masker, error) {
 }
 
 // sensitiveInputRules masks the operation's sensitive body members (a
-// password, a secret string) by name.
+// password, a secret string, a structure with a secret inside) by name, at
+// any depth of a JSON or XML body, and as the flattened keys of a query
+// form ("LaunchSpecification.UserData").
 func sensitiveInputRules(c *Call) []mask.Rule {
-	svc := c.Classification.Service
-	if svc == nil {
-		return nil
-	}
-	op := svc.Operation(c.Classification.Operation)
+	op := classifiedOperation(c)
 	if op == nil {
 		return nil
 	}
 	var rules []mask.Rule
 	for _, m := range op.Inputs {
-		if !m.Sensitive || (m.Location != catalog.LocationBody && m.Location != catalog.LocationPayload) {
+		if !m.Sensitive || m.Location != catalog.LocationBody {
 			continue
 		}
-		rules = append(rules, mask.Rule{Name: "sensitive " + m.Name, JSON: escapeJSONPath(m.Wire)})
+		name := escapePathName(m.Wire)
+		rules = append(rules,
+			mask.Rule{Name: "sensitive " + m.Name, Path: name},
+			mask.Rule{Name: "sensitive " + m.Name, Path: name + `\.*`})
 	}
 	return rules
 }
 
-// escapeJSONPath escapes a member name for a one-component path.
-func escapeJSONPath(s string) string {
+// sensitivePayload reports whether the request body as a whole is a
+// sensitive member (S3 PutBucketEncryption's configuration, say): such a
+// body never goes into an artefact.
+func sensitivePayload(c *Call) bool {
+	op := classifiedOperation(c)
+	if op == nil {
+		return false
+	}
+	for _, m := range op.Inputs {
+		if m.Sensitive && m.Location == catalog.LocationPayload {
+			return true
+		}
+	}
+	return false
+}
+
+func classifiedOperation(c *Call) *catalog.Operation {
+	if svc := c.Classification.Service; svc != nil {
+		return svc.Operation(c.Classification.Operation)
+	}
+	return nil
+}
+
+// escapePathName escapes a member name for one segment of a mask path
+// (mask/maskpath: its reserved characters and white space).
+func escapePathName(s string) string {
 	var b strings.Builder
 	for _, r := range s {
-		if r == '.' || r == '*' || r == '?' || r == '\\' {
+		if strings.ContainsRune(".*?\\$#@![](){}|/,=\"':", r) || unicode.IsSpace(r) {
 			b.WriteByte('\\')
 		}
 		b.WriteRune(r)
@@ -181,6 +207,9 @@ func (h *Handler) artefactBody(c *Call, request bool, contentType, contentEncodi
 		return audit.WithheldBody(size, "streamed, not held by the gateway")
 	case size > int64(len(body)):
 		return audit.WithheldBody(size, "only part of the body was captured, which cannot be checked for secrets")
+	}
+	if request && sensitivePayload(c) {
+		return audit.WithheldBody(size, "the body is a sensitive member of the operation")
 	}
 	m, err := h.artefacts.get(c, request)
 	if err != nil {

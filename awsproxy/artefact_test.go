@@ -1,6 +1,7 @@
 package awsproxy
 
 import (
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -100,4 +101,61 @@ func FuzzMaskForm(f *testing.F) {
 			t.Fatalf("the token survived: %q", out)
 		}
 	})
+}
+
+// TestArtefactSensitiveInputs: the operation's sensitive input members are
+// masked in artefacts at any depth, in JSON bodies and in flattened query
+// forms; a body that is itself a sensitive member is withheld.
+func TestArtefactSensitiveInputs(t *testing.T) {
+	h, err := New(Config{Authenticator: StaticAuthenticator{}, Credentials: StaticCredentials(nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func(service, signing, op, ct string) *Call {
+		c := &Call{Service: signing, Request: httptestRequest(ct)}
+		c.Classification.Service = h.cfg.Catalog.Service(service)
+		c.Classification.Operation = op
+		return c
+	}
+	tests := []struct {
+		name     string
+		c        *Call
+		body     string
+		hidden   []string
+		shown    []string
+		withheld bool
+	}{
+		{name: "lambda environment (nested in the model)", c: call("lambda", "lambda", "UpdateFunctionConfiguration", "application/json"),
+			body:   `{"FunctionName":"f","Environment":{"Variables":{"DB_PASSWORD":"hunter2hunter2","STRIPE_KEY":"sk_live_abcdef"}}}`,
+			hidden: []string{"hunter2hunter2", "sk_live_abcdef"}, shown: []string{`"FunctionName":"f"`}},
+		{name: "ec2 user data in a query form", c: call("ec2", "ec2", "RequestSpotInstances", "application/x-www-form-urlencoded"),
+			body:   "Action=RequestSpotInstances&LaunchSpecification.UserData=c2VjcmV0LXVzZXItZGF0YQ%3D%3D&SpotPrice=0.1",
+			hidden: []string{"c2VjcmV0LXVzZXItZGF0YQ"}, shown: []string{"SpotPrice=0.1"}},
+		{name: "a sensitive payload", c: call("s3", "s3", "PutBucketEncryption", "application/xml"),
+			body: `<ServerSideEncryptionConfiguration><Rule/></ServerSideEncryptionConfiguration>`, withheld: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := h.artefactBody(tt.c, true, tt.c.Request.Header.Get("Content-Type"), "", []byte(tt.body), int64(len(tt.body)))
+			if (b.Withheld != "") != tt.withheld {
+				t.Fatalf("withheld %q, want %v", b.Withheld, tt.withheld)
+			}
+			for _, s := range tt.hidden {
+				if strings.Contains(b.Text, s) {
+					t.Errorf("artefact %s holds %q", b.Text, s)
+				}
+			}
+			for _, s := range tt.shown {
+				if !strings.Contains(b.Text, s) {
+					t.Errorf("artefact %s lacks %q", b.Text, s)
+				}
+			}
+		})
+	}
+}
+
+func httptestRequest(contentType string) *http.Request {
+	r, _ := http.NewRequest("POST", "http://gw/", nil)
+	r.Header.Set("Content-Type", contentType)
+	return r
 }

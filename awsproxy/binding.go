@@ -384,6 +384,9 @@ func (h *Handler) previewText(c *Call, body []byte) (text string, masked bool, n
 	if !utf8.Valid(body) {
 		return "", false, "not shown: binary body; the approval is bound to its SHA-256"
 	}
+	if sensitivePayload(c) {
+		return "", false, "not shown: the body is a sensitive member of the operation; the approval is bound to its SHA-256"
+	}
 	m, err := h.artefacts.get(c, true)
 	if err != nil {
 		return "", false, "not shown: the preview's mask rules do not compile"
